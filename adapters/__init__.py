@@ -1,0 +1,73 @@
+"""Adapters: any model behind one contract (see :class:`Model`).
+
+``as_model(obj)`` recognises plain callables, scikit-learn estimators (and bound ``clf.predict`` of
+a classifier, mapped to ``predict_proba``) and torch modules.
+"""
+from __future__ import annotations
+
+import builtins
+import inspect
+import warnings
+
+from blackbox_xai.adapters.base import Model
+from blackbox_xai.adapters.callable import CallableModel
+from blackbox_xai.adapters.sklearn import SklearnModel, is_sklearn_estimator
+from blackbox_xai.adapters.torch import TorchModel, is_torch_module
+from blackbox_xai.exceptions import AdapterNote
+
+__all__ = ["as_model", "Model", "CallableModel", "SklearnModel", "TorchModel"]
+
+
+def _bound_classifier_predict(obj):
+    """The classifier behind ``obj`` when obj is ``clf.predict`` of a fitted sklearn classifier."""
+    if not inspect.ismethod(obj) or obj.__name__ != "predict":
+        return None
+    owner = obj.__self__
+    if is_sklearn_estimator(owner) and hasattr(owner, "predict_proba"):
+        from sklearn.base import is_classifier
+
+        if is_classifier(owner):
+            return owner
+    return None
+
+
+def as_model(obj, **options) -> Model:
+    """Return a :class:`Model` for ``obj``.
+
+    Parameters
+    ----------
+    obj : Model, torch.nn.Module, sklearn estimator, or callable
+        A bound ``clf.predict`` of a scikit-learn classifier is read through ``clf.predict_proba``
+        (class labels cannot be explained by a threshold), with a one-line :class:`AdapterNote`.
+    **options
+        Passed to the adapter: ``method`` for sklearn; ``device``, ``dtype``, ``postprocess`` for
+        torch; ``batch_size`` and, for callables, ``output_kind``.
+    """
+    if isinstance(obj, Model):
+        if options:
+            raise ValueError(f"as_model got options {sorted(options)} for an already adapted {obj!r}")
+        return obj
+    if isinstance(obj, str):
+        raise TypeError(
+            f"as_model got the string {obj!r}; remote HTTP models are not supported yet - pass a "
+            "callable that sends the request"
+        )
+    if is_torch_module(obj):
+        return TorchModel(obj, **options)
+    if is_sklearn_estimator(obj):
+        return SklearnModel(obj, **options)
+    clf = _bound_classifier_predict(obj)
+    if clf is not None:
+        warnings.warn(
+            f"{type(clf).__name__}.predict returns class labels; explaining predict_proba instead",
+            AdapterNote,
+            stacklevel=2,
+        )
+        return SklearnModel(clf, method="predict_proba", **options)
+    # (the submodule adapters/callable.py shadows the builtin name in this package)
+    if builtins.callable(obj):
+        return CallableModel(obj, **options)
+    raise TypeError(
+        f"cannot use {type(obj).__name__} as a model: expected a callable, a scikit-learn "
+        "estimator or a torch.nn.Module"
+    )

@@ -1,0 +1,81 @@
+"""The model contract shared by every adapter.
+
+A :class:`Model` maps a batch ``(B, *D)`` to a float64 array ``(B, K)``. Subclasses implement
+``_predict``; ``__call__`` is the one place where outputs are checked, so a model that returns the
+wrong number of rows, the wrong number of axes or NaN/inf is stopped here with a message that names
+the model and the shapes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from blackbox_xai.exceptions import ModelOutputError
+
+OUTPUT_KINDS = ("probability", "logit", "score")
+
+
+class Model:
+    """Base class of the model contract.
+
+    Attributes
+    ----------
+    name : str
+        Human-readable name used in error messages.
+    output_kind : {"probability", "logit", "score"}
+    batch_size : int or None
+        Preferred number of rows per call (a hint for the engine), None for no preference.
+    device : str
+        Where the model runs ("cpu", "cuda:0", "remote").
+    n_outputs : int or None
+        Number of output columns K, known after construction or after the first call.
+    """
+
+    output_kind = "score"
+
+    def __init__(self, name: str, *, batch_size=None, device: str = "cpu", n_outputs=None):
+        self.name = name
+        self.batch_size = batch_size
+        self.device = device
+        self.n_outputs = n_outputs
+
+    def _predict(self, batch: np.ndarray):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement _predict")
+
+    def __call__(self, batch) -> np.ndarray:
+        batch = np.asarray(batch)
+        out = self._predict(batch)
+        return self._check_output(out, batch.shape)
+
+    def _check_output(self, out, batch_shape) -> np.ndarray:
+        n = batch_shape[0]
+        try:
+            out = np.asarray(out, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ModelOutputError(
+                f"model {self.name} returned {type(out).__name__} that is not a numeric array "
+                f"for a batch of shape {batch_shape}"
+            ) from exc
+        if out.ndim not in (1, 2) or out.shape[0] != n:
+            raise ModelOutputError(
+                f"model {self.name} returned shape {out.shape} for a batch of shape {batch_shape}; "
+                f"expected ({n},) or ({n}, K)"
+            )
+        if out.ndim == 1:
+            out = out[:, None]
+        if self.n_outputs is None:
+            self.n_outputs = out.shape[1]
+        elif out.shape[1] != self.n_outputs:
+            raise ModelOutputError(
+                f"model {self.name} returned {out.shape[1]} output column(s), earlier calls "
+                f"returned {self.n_outputs}"
+            )
+        if not np.isfinite(out).all():
+            rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
+            raise ModelOutputError(
+                f"model {self.name} returned NaN/inf for {len(rows)} of {n} row(s) "
+                f"(first row {rows[0]}) of a batch of shape {batch_shape}"
+            )
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name}, output_kind={self.output_kind!r}, device={self.device!r})"

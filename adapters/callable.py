@@ -1,0 +1,37 @@
+"""Plain callables: ``f(batch) -> (B,)`` scores or ``(B, K)`` outputs."""
+from __future__ import annotations
+
+from blackbox_xai.adapters.base import Model
+
+
+def _callable_name(fn) -> str:
+    owner = getattr(fn, "__self__", None)
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    if owner is not None and not isinstance(owner, type):
+        return f"{type(owner).__name__}.{getattr(fn, '__name__', name)}"
+    return name
+
+
+class CallableModel(Model):
+    """Wrap a function ``f(batch) -> array``.
+
+    Outputs of shape ``(B,)`` are read as one score column (K = 1).
+
+    Parameters
+    ----------
+    fn : callable
+        Takes an ndarray ``(B, *D)`` and returns ``(B,)`` or ``(B, K)``.
+    output_kind : {"probability", "logit", "score"}, default="score"
+    batch_size : int, optional
+        Preferred rows per call.
+    """
+
+    def __init__(self, fn, *, output_kind: str = "score", batch_size=None, name=None):
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        super().__init__(name or _callable_name(fn), batch_size=batch_size)
+        self.fn = fn
+        self.output_kind = output_kind
+
+    def _predict(self, batch):
+        return self.fn(batch)

@@ -1,0 +1,84 @@
+"""scikit-learn estimators and pipelines.
+
+Classifiers are read through ``predict_proba`` (probabilities per class), regressors through
+``predict``; ``method="decision_function"`` asks for margins. Inputs with more than two axes are
+flattened to ``(B, n_features)`` so an 8x8 image can be explained with a model trained on 64
+columns.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from blackbox_xai.adapters.base import Model
+
+METHODS = ("auto", "predict_proba", "decision_function", "predict", "predict_log_proba")
+_KIND = {"predict_proba": "probability", "predict_log_proba": "logit", "decision_function": "score",
+         "predict": "score"}
+
+
+def is_sklearn_estimator(obj) -> bool:
+    """True for scikit-learn estimators (and third-party ones following its API)."""
+    try:
+        from sklearn.base import BaseEstimator
+    except ImportError:  # pragma: no cover - sklearn is a core dependency
+        return False
+    return isinstance(obj, BaseEstimator)
+
+
+def _is_classifier(estimator) -> bool:
+    from sklearn.base import is_classifier
+
+    return bool(is_classifier(estimator))
+
+
+class SklearnModel(Model):
+    """Adapter for a fitted scikit-learn estimator.
+
+    Parameters
+    ----------
+    estimator : sklearn estimator or Pipeline, fitted
+    method : {"auto", "predict_proba", "decision_function", "predict", "predict_log_proba"}
+        "auto": ``predict_proba`` for classifiers that have it, else ``decision_function`` for
+        classifiers, else ``predict``.
+    batch_size : int, optional
+        Preferred rows per call.
+    """
+
+    def __init__(self, estimator, *, method: str = "auto", batch_size=None):
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+        name = type(estimator).__name__
+        try:
+            check_is_fitted(estimator)
+        except NotFittedError as exc:
+            raise ValueError(f"estimator {name} is not fitted; call fit before explaining it") from exc
+        if method == "auto":
+            if _is_classifier(estimator):
+                method = "predict_proba" if hasattr(estimator, "predict_proba") else "decision_function"
+            else:
+                method = "predict"
+        if not hasattr(estimator, method):
+            raise ValueError(f"estimator {name} has no method {method!r}")
+        super().__init__(f"{name}.{method}", batch_size=batch_size)
+        self.estimator = estimator
+        self.method = method
+        self.output_kind = _KIND[method]
+        classes = getattr(estimator, "classes_", None)
+        if method in ("predict_proba", "predict_log_proba") and classes is not None:
+            self.n_outputs = len(classes)
+        self.classes_ = classes
+
+    def _predict(self, batch):
+        data = batch.reshape(batch.shape[0], -1) if batch.ndim != 2 else batch
+        names = getattr(self.estimator, "feature_names_in_", None)
+        if names is not None:
+            try:
+                import pandas as pd
+            except ImportError:
+                pass
+            else:
+                data = pd.DataFrame(data, columns=names)
+        return getattr(self.estimator, self.method)(data)

@@ -1,0 +1,98 @@
+"""torch modules: eval mode, no_grad, on their device, in batches.
+
+torch is imported only when a torch model is adapted; without it the error says which extra to
+install.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from blackbox_xai.adapters.base import Model
+
+POSTPROCESS = (None, "softmax", "sigmoid")
+
+
+def is_torch_module(obj) -> bool:
+    """Recognise a ``torch.nn.Module`` by its class hierarchy without importing torch."""
+    return any(
+        c.__module__.startswith("torch.nn") and c.__name__ == "Module" for c in type(obj).__mro__
+    )
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "explaining a torch model needs torch: pip install torch==2.13.0 'blackbox-xai[torch]'"
+        ) from exc
+    return torch
+
+
+class TorchModel(Model):
+    """Adapter for a ``torch.nn.Module``.
+
+    The module runs in eval mode (its previous mode is restored after each call) under
+    ``torch.no_grad``, on ``device``, in batches of at most ``batch_size`` rows; inputs are cast to
+    ``dtype`` and outputs come back as float64 NumPy arrays.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    device : str or torch.device, optional
+        Where to run. Default: the device of the module's first parameter (CPU if it has none).
+        The module is moved there.
+    batch_size : int, optional
+        Rows per forward pass (default: whatever chunk the engine sends).
+    dtype : torch.dtype, optional
+        Input dtype. Default: the dtype of the module's first floating parameter, else float32.
+    postprocess : {None, "softmax", "sigmoid"}
+        Applied to the module's output, e.g. "softmax" to explain probabilities of a module that
+        returns logits.
+    """
+
+    def __init__(self, module, *, device=None, batch_size=None, dtype=None, postprocess=None):
+        torch = _import_torch()
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        if postprocess not in POSTPROCESS:
+            raise ValueError(f"postprocess must be one of {list(POSTPROCESS)}, got {postprocess!r}")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        params = list(module.parameters())
+        if device is None:
+            device = params[0].device if params else torch.device("cpu")
+        device = torch.device(device)
+        if dtype is None:
+            floating = [p.dtype for p in params if p.is_floating_point()]
+            dtype = floating[0] if floating else torch.float32
+        super().__init__(type(module).__name__, batch_size=batch_size, device=str(device))
+        self.module = module.to(device)
+        self.dtype = dtype
+        self.postprocess = postprocess
+        self.output_kind = {"softmax": "probability", "sigmoid": "probability"}.get(postprocess, "logit")
+
+    def _forward(self, torch, chunk):
+        tensor = torch.from_numpy(np.ascontiguousarray(chunk)).to(device=self.device, dtype=self.dtype)
+        out = self.module(tensor)
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(
+                f"module {self.name} returned {type(out).__name__}; expected one tensor (B, K)"
+            )
+        if self.postprocess == "softmax":
+            out = torch.softmax(out, dim=-1)
+        elif self.postprocess == "sigmoid":
+            out = torch.sigmoid(out)
+        return out.detach().to("cpu", torch.float64).numpy()
+
+    def _predict(self, batch):
+        torch = _import_torch()
+        was_training = self.module.training
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                step = self.batch_size or len(batch)
+                parts = [self._forward(torch, batch[i:i + step]) for i in range(0, len(batch), step)]
+        finally:
+            self.module.train(was_training)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)

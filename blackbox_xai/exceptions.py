@@ -1,0 +1,26 @@
+"""Exceptions and warnings of blackbox-xai.
+
+Every exception subclasses a built-in (``ValueError`` or ``RuntimeError``) so callers that already
+catch those keep working.
+"""
+
+
+class ModelError(RuntimeError):
+    """The model raised while evaluating masked inputs (the original exception is chained)."""
+
+
+class ModelOutputError(ModelError, ValueError):
+    """The model returned something that breaks the model contract (shape, NaN/inf)."""
+
+
+class InformativeMaskError(ValueError):
+    """The fully masked input already reaches the threshold, so every subset is 'sufficient'."""
+
+
+class InsufficientSISWarning(UserWarning):
+    """A returned SIS did not reach the threshold when re-evaluated on its own (non-monotone or
+    non-deterministic model)."""
+
+
+class AdapterNote(UserWarning):
+    """A one-line note from an adapter about how it reads a model (e.g. predict -> predict_proba)."""

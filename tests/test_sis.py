@@ -1,0 +1,263 @@
+"""SIS behaviour beyond the reference vectors: defects fixed, errors, groups, batches, fast mode."""
+import warnings
+
+import numpy as np
+import pytest
+
+from blackbox_xai import (
+    AdapterNote,
+    BackgroundMean,
+    InformativeMaskError,
+    InsufficientSISWarning,
+    ModelError,
+    ModelOutputError,
+    SISExplainer,
+)
+from conftest import l2, total
+
+
+# --- the reference's defects, fixed -----------------------------------------------------------
+def test_informative_mask_raises_before_work():
+    calls = []
+
+    def model(batch):
+        calls.append(len(batch))
+        return total(batch)
+
+    with pytest.raises(InformativeMaskError, match="fully masked input already reaches"):
+        SISExplainer(model, 3.0, masked_value=1.0).explain(np.full(5, 2.0))
+    assert sum(calls) == 2  # only f(x) and f(masked) were evaluated
+
+
+def test_informative_mask_warn_option_returns_empty():
+    with pytest.warns(UserWarning, match="fully masked input"):
+        got = SISExplainer(total, 3.0, masked_value=1.0, if_masked_sufficient="warn").explain(np.full(5, 2.0))
+    assert len(got) == 0
+
+
+def test_initial_mask_is_applied_before_the_start_check():
+    # x=[.1,10,5], f(x)=11.2 but with feature 1 masked from the start f=5.001 < 6: no SIS.
+    # The reference checks f(x) on the raw input and would go on.
+    got = SISExplainer(l2, 6.0).explain([.1, 10, 5], initial_mask=np.array([True, False, True]))
+    assert len(got) == 0
+
+
+def test_initially_masked_features_take_the_masked_value():
+    seen = []
+
+    def model(batch):
+        seen.append(batch.copy())
+        return total(batch)
+
+    got = SISExplainer(model, -10.0, masked_value=-7.0).explain(
+        [1.0, 100.0, 2.0], initial_mask=np.array([True, False, True]))
+    assert len(got) >= 1
+    later = np.concatenate(seen[1:])
+    assert np.all(later[:, 1] == -7.0)  # the initially masked feature never shows its raw value
+
+
+def test_non_monotone_model_sis_is_reverified_and_flagged():
+    # f is high on the full input and on {0} alone, but evaluating {0} after a batch that
+    # contains more rows gives a different (stateful) answer: the verification catches it.
+    state = {"calls": 0}
+
+    def flaky(batch):
+        state["calls"] += 1
+        out = total(batch)
+        if len(batch) == 2 and state["calls"] > 3:  # the verification request [sis, rest]
+            out = out - 100.0
+        return out
+
+    with pytest.warns(InsufficientSISWarning):
+        got = SISExplainer(flaky, 1.5).explain([2.0, 0.1, 0.1])
+    assert not got[0].sufficient
+    assert got[0].score < 1.5
+
+
+# --- errors -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("threshold", [np.nan, np.inf, -np.inf])
+def test_threshold_must_be_finite(threshold):
+    with pytest.raises(ValueError, match="threshold must be finite"):
+        SISExplainer(total, threshold).explain([1.0, 2.0])
+
+
+def test_nan_in_x():
+    with pytest.raises(ValueError, match=r"x contains 1 NaN/inf value\(s\), first at index \(1,\)"):
+        SISExplainer(total, 1.0).explain([1.0, np.nan])
+
+
+def test_masked_value_shape_mismatch():
+    with pytest.raises(ValueError, match=r"masked_value has shape \(3,\) but x has shape \(2, 2\)"):
+        SISExplainer(total, 1.0, masked_value=np.zeros(3)).explain(np.ones((2, 2)))
+
+
+def test_groups_shape_mismatch():
+    with pytest.raises(ValueError, match=r"groups \(a mask shape\) is \(1, 3\) but x has shape \(2, 2\)"):
+        SISExplainer(total, 1.0, groups=(1, 3)).explain(np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"group map\) has shape \(3,\) but x has shape \(2, 2\)"):
+        SISExplainer(total, 1.0, groups=np.arange(3)).explain(np.ones((2, 2)))
+
+
+def test_initial_mask_shape_mismatch():
+    with pytest.raises(ValueError, match=r"initial_mask has shape \(2,\)"):
+        SISExplainer(total, 1.0).explain([1.0, 2.0, 3.0], initial_mask=np.array([True, False]))
+
+
+def test_bad_mode_and_target():
+    with pytest.raises(ValueError, match="mode must be one of"):
+        SISExplainer(total, 1.0, mode="quick").explain([1.0, 2.0])
+    with pytest.raises(ValueError, match="target=3 is out of range for a model with 1 output"):
+        SISExplainer(total, 1.0, target=3).explain([1.0, 2.0])
+
+
+def test_model_that_raises_is_chained_and_names_the_input():
+    def model(batch):
+        if np.any(batch == 13.0):
+            raise ZeroDivisionError("boom")
+        return total(batch)
+
+    X = np.array([[1.0, 2.0], [3.0, 13.0], [4.0, 5.0]])
+    with pytest.raises(ModelError, match=r"failed on masked variants of X\[1\]: ZeroDivisionError: boom") as info:
+        SISExplainer(model, 1.0).explain_batch(X)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+def test_model_returning_wrong_shape_or_nan():
+    with pytest.raises(ModelOutputError, match=r"returned shape \(1,\) for a batch of shape \(2, 3\)"):
+        SISExplainer(lambda b: np.zeros(1), 1.0).explain([1.0, 2.0, 3.0])
+    with pytest.raises(ModelOutputError, match="returned NaN/inf"):
+        SISExplainer(lambda b: np.full(len(b), np.nan), 1.0).explain([1.0, 2.0, 3.0])
+
+
+# --- groups -----------------------------------------------------------------------------------
+def test_group_map_indices_are_group_ids_and_mask_has_input_shape():
+    x = np.array([[5.0, 5.0, 0.1], [0.1, 0.1, 0.1]])
+    gmap = np.array([[7, 7, 2], [2, 9, 9]])  # group 7 holds the mass
+    got = SISExplainer(total, 9.0, groups=gmap).explain(x)
+    assert got[0].indices.tolist() == [[7]]
+    assert got[0].mask.shape == x.shape
+    assert got[0].mask.tolist() == [[True, True, False], [False, False, False]]
+    assert got.group_ids.tolist() == [2, 7, 9]
+
+
+def test_broadcast_groups_over_channels():
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 4, 4))
+    x[:, 1, 2] += 5.0
+    got = SISExplainer(total, 15.0, groups=(1, 4, 4)).explain(x)
+    assert got[0].indices.tolist() == [[0, 1, 2]]
+    assert got[0].mask.shape == (1, 4, 4)
+
+
+def test_background_mean_masking():
+    background = np.array([[1.0, 1.0, 1.0], [3.0, 3.0, 3.0]])  # mean 2
+    got = SISExplainer(total, 10.0, masked_value=BackgroundMean(background)).explain([2.0, 9.0, 2.0])
+    assert got.masked_input.tolist() == [2.0, 2.0, 2.0]
+    assert got[0].indices.tolist() == [[1]]
+
+
+# --- batches and targets ----------------------------------------------------------------------
+def test_explain_batch_equals_explain_one_by_one():
+    rng = np.random.default_rng(1)
+    X = rng.random((5, 6)) * 3
+    explainer = SISExplainer(l2, 2.0)
+    batch = explainer.explain_batch(X)
+    for i, x in enumerate(X):
+        one = explainer.explain(x)
+        assert [s.indices.tolist() for s in one] == [s.indices.tolist() for s in batch[i]]
+        for a, b in zip(one, batch[i]):
+            np.testing.assert_array_equal(a.values, b.values)
+        assert one.n_evaluations == batch[i].n_evaluations
+
+
+def probs(batch):
+    """Two-class probabilities from the sum of the first two entries."""
+    z = batch[:, 0] + batch[:, 1] - 1.0
+    p = 1 / (1 + np.exp(-4 * z))
+    return np.stack([1 - p, p], axis=1)
+
+
+def test_target_default_is_predicted_class_and_explain_overrides():
+    explainer = SISExplainer(probs, 0.6, masked_value=0.5)
+    got = explainer.explain([1.0, 1.0, 0.0])
+    assert got.target == 1
+    low = explainer.explain([1.0, 1.0, 0.0], target=0)
+    assert low.target == 0 and len(low) == 0
+    assert SISExplainer(probs, 0.6, target=0).explain([1.0, 1.0, 0.0], target=1).target == 1
+
+
+def test_batch_targets_per_row():
+    got = SISExplainer(probs, 0.6, masked_value=0.5).explain_batch([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert [c.target for c in got] == [1, 0]
+
+
+# --- fast mode --------------------------------------------------------------------------------
+def test_fast_mode_sis_sufficient_with_fewer_evaluations():
+    rng = np.random.default_rng(2)
+    x = rng.random(200) * 0.05
+    x[rng.choice(200, 8, replace=False)] += rng.random(8) + 1.0
+    exact = SISExplainer(total, 4.0).explain(x)
+    fast = SISExplainer(total, 4.0, mode="fast").explain(x)
+    assert all(s.sufficient for s in fast)
+    assert fast.n_evaluations * 10 < exact.n_evaluations
+    assert fast[0].size <= 1.3 * exact[0].size
+    for s in fast:
+        assert total(np.where(s.mask, x, 0.0)[None])[0] >= 4.0
+
+
+def test_fast_mode_matches_exact_on_the_reference_collection():
+    got = SISExplainer(l2, 1.0, mode="fast").explain([.9, .9, 10, 5])
+    assert [s.indices.tolist() for s in got] == [[[2]], [[3]], [[1], [0]]]
+
+
+# --- real models: the headline use ------------------------------------------------------------
+def test_headline_sklearn_predict_is_read_through_predict_proba(digits_mlp):
+    clf, X, _ = digits_mlp
+    x = X[0]
+    with pytest.warns(AdapterNote, match="explaining predict_proba"):
+        got = SISExplainer(clf.predict, threshold=0.9).explain(x)
+    assert got.target == clf.predict(x[None])[0]
+    assert len(got) >= 1
+    for s in got:
+        p = clf.predict_proba(np.where(s.mask, x, 0.0)[None])[0, got.target]
+        assert p >= 0.9 and s.sufficient
+        assert abs(p - s.score) < 1e-12
+
+
+def test_headline_keras_style_predict_returning_probabilities(digits_mlp):
+    clf, X, _ = digits_mlp
+
+    class KerasLike:
+        def predict(self, batch):
+            return clf.predict_proba(batch)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AdapterNote)  # no note for a plain probability function
+        got = SISExplainer(KerasLike().predict, threshold=0.9).explain(X[3])
+    assert len(got) >= 1 and all(s.sufficient for s in got)
+
+
+def test_torch_cnn_explained_on_images():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+        torch.nn.Linear(4 * 6 * 6, 3),
+    )
+    from blackbox_xai import as_model
+
+    model = as_model(net, postprocess="softmax")
+    rng = np.random.default_rng(0)
+    masked = np.full((1, 6, 6), 0.5, np.float32)
+    while True:  # an input whose predicted class is clearly above its fully masked score
+        x = (rng.random((1, 6, 6)) * 4).astype(np.float32)
+        p, q = model(np.stack([x, masked]))
+        c = int(np.argmax(p))
+        if p[c] > q[c] + 0.1:
+            break
+    explainer = SISExplainer(model, threshold=float(p[c] + q[c]) / 2, masked_value=0.5, groups=(1, 6, 6))
+    got = explainer.explain(x)
+    assert got.target == c and len(got) >= 1
+    for s in got:
+        again = model(np.where(s.mask, x, 0.5)[None].astype(np.float32))[0, got.target]
+        assert again >= explainer.threshold
