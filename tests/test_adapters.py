@@ -1,0 +1,124 @@
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from blackbox_xai import AdapterNote, ModelOutputError, as_model
+from blackbox_xai.adapters import CallableModel, SklearnModel
+
+
+@pytest.fixture(scope="module")
+def wine():
+    return load_wine(return_X_y=True)
+
+
+def test_callable_scores_become_one_column():
+    model = as_model(lambda b: b.sum(1))
+    assert isinstance(model, CallableModel)
+    out = model(np.ones((3, 2)))
+    assert out.shape == (3, 1) and out.dtype == np.float64 and model.n_outputs == 1
+
+
+def test_callable_output_errors_name_model_and_shapes():
+    def three_d(batch):
+        return np.zeros((len(batch), 2, 2))
+
+    with pytest.raises(ModelOutputError, match=r"three_d returned shape \(4, 2, 2\) for a batch of shape \(4, 3\)"):
+        as_model(three_d)(np.ones((4, 3)))
+    with pytest.raises(ModelOutputError, match="not a numeric array"):
+        as_model(lambda b: ["a"] * len(b))(np.ones((2, 1)))
+    model = as_model(lambda b: np.ones((len(b), 2)) if len(b) > 1 else np.ones((1, 3)))
+    model(np.ones((2, 1)))
+    with pytest.raises(ModelOutputError, match="3 output column"):
+        model(np.ones((1, 1)))
+
+
+def test_classifier_uses_predict_proba_and_pipelines_work(wine):
+    X, y = wine
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+    model = as_model(pipe)
+    assert model.method == "predict_proba" and model.output_kind == "probability"
+    np.testing.assert_allclose(model(X[:5]), pipe.predict_proba(X[:5]))
+    assert model.n_outputs == 3
+
+
+def test_bound_predict_of_classifier_is_mapped_with_a_note(wine):
+    X, y = wine
+    clf = LogisticRegression(max_iter=5000).fit(X, y)
+    with pytest.warns(AdapterNote, match="LogisticRegression.predict returns class labels"):
+        model = as_model(clf.predict)
+    np.testing.assert_allclose(model(X[:3]), clf.predict_proba(X[:3]))
+
+
+def test_regressor_and_decision_function(wine):
+    X, y = wine
+    reg = LinearRegression().fit(X, y)
+    model = as_model(reg)
+    assert model.method == "predict"
+    np.testing.assert_allclose(model(X[:4])[:, 0], reg.predict(X[:4]))
+    svc = SVC().fit(X, y)  # no predict_proba: auto falls back to decision_function
+    assert as_model(svc).method == "decision_function"
+    clf = LogisticRegression(max_iter=5000).fit(X, y)
+    m = as_model(clf, method="decision_function")
+    np.testing.assert_allclose(m(X[:2]), clf.decision_function(X[:2]))
+
+
+def test_sklearn_flattens_image_shaped_inputs(wine):
+    X, y = wine
+    clf = LogisticRegression(max_iter=5000).fit(X[:, :12], y)
+    imgs = X[:3, :12].reshape(3, 3, 4)
+    np.testing.assert_allclose(as_model(clf)(imgs), clf.predict_proba(X[:3, :12]))
+
+
+def test_unfitted_and_unknown_objects():
+    with pytest.raises(ValueError, match="LogisticRegression is not fitted"):
+        as_model(LogisticRegression())
+    with pytest.raises(TypeError, match="cannot use int as a model"):
+        as_model(3)
+    with pytest.raises(ValueError, match="method must be one of"):
+        SklearnModel(LinearRegression().fit([[0], [1]], [0, 1]), method="transform")
+
+
+def test_sklearn_model_pickles(wine):
+    X, y = wine
+    model = as_model(LogisticRegression(max_iter=5000).fit(X, y))
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again(X[:2]), model(X[:2]))
+
+
+def test_torch_module_eval_no_grad_batches_and_restores_mode():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 3))
+    net.train()
+    model = as_model(net, batch_size=3, postprocess="softmax")
+    X = np.random.default_rng(0).random((7, 4))
+    a, b = model(X), model(X)
+    np.testing.assert_array_equal(a, b)  # dropout off: eval mode during calls
+    assert net.training  # the user's mode is restored
+    np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-6)
+    assert model.output_kind == "probability" and model.device == "cpu"
+    with torch.no_grad():
+        net.eval()
+        ref = torch.softmax(net(torch.tensor(X, dtype=torch.float32)), -1).numpy()
+    np.testing.assert_allclose(a, ref, atol=1e-6)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(again(X), a)
+
+
+def test_torch_errors():
+    torch = pytest.importorskip("torch")
+
+    class TwoHeads(torch.nn.Module):
+        def forward(self, x):
+            return x, x
+
+    with pytest.raises(TypeError, match="returned tuple; expected one tensor"):
+        as_model(TwoHeads())(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="postprocess must be one of"):
+        as_model(torch.nn.Linear(2, 2), postprocess="relu")

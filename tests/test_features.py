@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blackbox_xai.features import BackgroundMean, FeatureSpace, Masker, resolve_masked_input
+
+
+def test_per_element_space():
+    space = FeatureSpace((2, 3))
+    assert space.n_features == 6 and space.mask_shape == (2, 3)
+    assert space.coords([4, 0]).tolist() == [[1, 1], [0, 0]]
+
+
+def test_broadcast_space_groups_channels():
+    space = FeatureSpace((3, 2, 2), (1, 2, 2))
+    assert space.n_features == 4
+    # every channel of pixel (0, 1, 0) maps to feature 2
+    fop = space.feature_of_position.reshape(3, 2, 2)
+    assert (fop[:, 1, 0] == 2).all()
+
+
+def test_group_map_space():
+    space = FeatureSpace((2, 3), np.array([[5, 5, 1], [1, 9, 9]]))
+    assert space.n_features == 3 and space.group_ids.tolist() == [1, 5, 9]
+    assert space.to_mask([False, True, False]).tolist() == [[True, True, False], [False, False, False]]
+    assert space.coords([2, 0]).tolist() == [[9], [1]]
+
+
+def test_group_map_must_be_integer():
+    with pytest.raises(ValueError, match="integer group map"):
+        FeatureSpace((2,), np.array([0.5, 1.5]))
+
+
+def test_resolve_masked_input():
+    assert resolve_masked_input(None, (2,)).tolist() == [0, 0]
+    assert resolve_masked_input(3, (2,)).tolist() == [3, 3]
+    assert resolve_masked_input(np.array([1.0, 2.0]), (2, 2)).tolist() == [[1, 2], [1, 2]]
+    bg = np.array([[0.0, 2.0], [2.0, 4.0]])
+    assert resolve_masked_input(BackgroundMean(bg), (2,)).tolist() == [1, 3]
+    with pytest.raises(ValueError, match=r"background has shape \(2, 2\) but x has shape \(3,\)"):
+        resolve_masked_input(BackgroundMean(bg), (3,))
+    with pytest.raises(ValueError, match="NaN"):
+        resolve_masked_input(np.array([np.nan, 1.0]), (2,))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.sampled_from([(4,), (2, 3), (3, 2, 2)]),
+    data=st.data(),
+)
+def test_masker_matches_naive_where(shape, data):
+    """Property: the vectorised masker equals np.where applied row by row."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 10_000)))
+    groups = data.draw(st.sampled_from(["none", "broadcast", "map"]))
+    if groups == "none":
+        g = None
+    elif groups == "broadcast":
+        g = (1,) + shape[1:] if len(shape) > 1 else shape
+    else:
+        g = rng.integers(0, 3, size=shape)
+    space = FeatureSpace(shape, g)
+    X = rng.random((3,) + shape)
+    masked = rng.random(shape)
+    n = 7
+    rows = np.sort(rng.integers(0, 3, n))
+    masks = rng.random((n, space.n_features)) < 0.5
+    got = Masker(X, masked, space).build(rows, masks)
+    for i in range(n):
+        keep = space.to_mask(masks[i])
+        np.testing.assert_array_equal(got[i], np.where(keep, X[rows[i]], masked))
+
+
+def test_masker_reuses_a_given_buffer():
+    space = FeatureSpace((3,))
+    masker = Masker(np.ones((1, 3)), np.zeros(3), space)
+    buf = np.full((5, 3), 9.0)
+    out = masker.build(np.zeros(2, np.intp), np.array([[True, False, True], [False] * 3]), out=buf)
+    assert np.shares_memory(out, buf)
+    assert out.tolist() == [[1, 0, 1], [0, 0, 0]]
