@@ -43,7 +43,8 @@ class TorchModel(Model):
         Where to run. Default: the device of the module's first parameter (CPU if it has none).
         The module is moved there.
     batch_size : int, optional
-        Rows per forward pass (default: whatever chunk the engine sends).
+        Rows per forward pass. Default: 512 on CPU (small CNNs run fastest there at 256-512
+        rows on 2 cores), none on accelerators (the engine's memory budget decides).
     dtype : torch.dtype, optional
         Input dtype. Default: the dtype of the module's first floating parameter, else float32.
     postprocess : {None, "softmax", "sigmoid"}
@@ -66,6 +67,8 @@ class TorchModel(Model):
         if dtype is None:
             floating = [p.dtype for p in params if p.is_floating_point()]
             dtype = floating[0] if floating else torch.float32
+        if batch_size is None and device.type == "cpu":
+            batch_size = 512
         super().__init__(type(module).__name__, batch_size=batch_size, device=str(device))
         self.module = module.to(device)
         self.dtype = dtype

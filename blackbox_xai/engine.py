@@ -103,7 +103,8 @@ class Engine:
         """
         rows = np.asarray(rows, dtype=np.intp)
         n = len(rows)
-        step = self.chunk_rows(masker)
+        n_chunks = -(-n // self.chunk_rows(masker))
+        step = -(-n // n_chunks)  # equal chunks: no small remainder call
         bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
         chunks = [(rows[a:b], masks[a:b]) for a, b in bounds]
         outs = []

@@ -194,6 +194,10 @@ class Masker:
         self.masked = np.ascontiguousarray(masked_input, dtype=dtype).ravel()
         self.feature_of_position = space.feature_of_position
         self.dtype = dtype
+        # per-element features (and broadcast masks that group nothing): masks are already
+        # laid out like the input
+        fop = space.feature_of_position
+        self._identity = space.n_features == len(fop) and bool(np.all(fop[1:] > fop[:-1]))
 
     @property
     def row_nbytes(self) -> int:
@@ -202,18 +206,15 @@ class Masker:
     def build(self, rows, masks, out=None) -> np.ndarray:
         """Inputs for ``masks`` (n, M) applied to ``X[rows]`` (n,), shape ``(n, *input_shape)``.
 
-        ``out`` is an optional reusable buffer with at least n rows.
+        ``out`` is an optional reusable buffer with at least n rows. Two vectorised passes: gather
+        the rows, then overwrite the dropped positions with the masked values.
         """
         n = len(rows)
         if out is None:
             flat = np.empty((n, self.X.shape[1]), dtype=self.dtype)
         else:
             flat = out.reshape(-1, self.X.shape[1])[:n]
-        keep = masks[:, self.feature_of_position]
-        flat[...] = self.masked
-        # rows arrive in runs of one input (an explainer's request); copy each run at once
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        ends = np.r_[starts[1:], n]
-        for a, b in zip(starts, ends):
-            np.copyto(flat[a:b], self.X[rows[a]], where=keep[a:b])
+        drop = ~masks if self._identity else ~masks[:, self.feature_of_position]
+        np.take(self.X, rows, axis=0, out=flat)
+        np.copyto(flat, self.masked, where=drop)
         return flat.reshape((n,) + self.input_shape)

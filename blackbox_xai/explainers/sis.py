@@ -71,15 +71,15 @@ def backselect_exact(state, target):
     Yields candidate masks, receives outputs ``(n, K)``; returns ``(order, values)``.
     """
     state = state.copy()
-    remaining = np.flatnonzero(state)
-    order = np.empty(len(remaining), dtype=np.intp)
-    values = np.empty(len(remaining))
-    for step in range(len(remaining)):
+    r = int(state.sum())
+    order = np.empty(r, dtype=np.intp)
+    values = np.empty(r)
+    for step in range(r):
+        remaining = np.flatnonzero(state)
         scores = (yield _without_each(state, remaining))[:, target]
-        j = int(np.argmax(scores))  # ties -> lowest feature index (remaining is sorted)
+        j = int(scores.argmax())  # ties -> lowest feature index (remaining is sorted)
         order[step], values[step] = remaining[j], scores[j]
         state[remaining[j]] = False
-        remaining = np.delete(remaining, j)
     return order, values
 
 
@@ -189,7 +189,8 @@ def run_lockstep(engine, masker, generators, labels):
         ids = list(pending)
         sizes = [len(pending[i]) for i in ids]
         rows = np.repeat(np.asarray(ids, dtype=np.intp), sizes)
-        out = engine.evaluate(masker, rows, np.concatenate([pending[i] for i in ids]), labels)
+        masks = pending[ids[0]] if len(ids) == 1 else np.concatenate([pending[i] for i in ids])
+        out = engine.evaluate(masker, rows, masks, labels)
         start = 0
         for i, size in zip(ids, sizes):
             n_evals[i] += size

@@ -1,0 +1,188 @@
+"""SIS speed: exact vs fast mode vs the reference behaviour, on digits (MLP) and a 28x28 CNN.
+
+Prints, per setting: time per explained input, the share of that time spent inside the model,
+model evaluations per input, mean SIS size and whether every SIS is sufficient. The peer is the
+reference implementation's behaviour (google-research `sufficient_input_subsets/sis.py`, which no
+longer runs on NumPy >= 1.24): one masked input built per candidate in a Python loop, one batched
+model call per backward-selection step. It is re-created here in `reference_style_*` (our own few
+lines, same algorithm and loop structure) and must return the same SIS as exact mode.
+
+Targets (issue 2): exact mode >= 95% of its time inside the model on the CNN and >= 90% on the
+sklearn MLP; fast mode >= 10x fewer evaluations than exact on 28x28 with every SIS sufficient and
+mean SIS size within 1.3x of exact.
+
+    python benchmarks/sis_bench.py            # ~3 minutes on 2 cores
+    python benchmarks/sis_bench.py --quick    # ~1 minute
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _digits import Timed, digits8, digits28, small_cnn, train_mlp8, train_torch  # noqa: E402
+
+from blackbox_xai import SISExplainer, as_model  # noqa: E402
+from blackbox_xai.explainers.sis import find_sis_from_backselect  # noqa: E402
+
+
+# --- the peer: reference behaviour ------------------------------------------------------------
+def reference_style_backselect(f, x, masked, mask, target):
+    current, stack = mask.copy(), []
+    while current.any():
+        idxs = np.argwhere(current)
+        batch = []
+        for idx in idxs:  # one masked input per candidate, as the reference builds them
+            m = current.copy()
+            m[tuple(idx)] = False
+            batch.append(np.where(m, x, masked))
+        preds = f(np.array(batch))[:, target]
+        best = int(np.argmax(preds))
+        current[tuple(idxs[best])] = False
+        stack.append((idxs[best], preds[best]))
+    return stack
+
+
+def reference_style_collection(f, x, masked, threshold, target):
+    mask, found = np.ones(x.shape, bool), []
+    while f(np.where(mask, x, masked)[None])[0, target] >= threshold and mask.any():
+        stack = reference_style_backselect(f, x, masked, mask, target)
+        sis = find_sis_from_backselect(np.array([s[0] for s in stack]), [s[1] for s in stack], threshold)
+        found.append(sis)
+        for idx in sis:
+            mask[tuple(idx)] = False
+    return found
+
+
+# --- measurement ------------------------------------------------------------------------------
+def run(name, explainer_of, timed, X, batch):
+    """Explain X (one by one, or as one batch) and return a result row."""
+    timed.seconds = 0.0
+    t0 = time.perf_counter()
+    if batch:
+        cols = explainer_of().explain_batch(X)
+    else:
+        cols = [explainer_of().explain(x) for x in X]
+    wall = time.perf_counter() - t0
+    sizes = [s.size for c in cols for s in c]
+    return {
+        "setting": name,
+        "s/input": wall / len(X),
+        "model share": timed.seconds / wall,
+        "evals/input": np.mean([c.n_evaluations for c in cols]),
+        "SIS/input": len(sizes) / len(X),
+        "mean size": float(np.mean([c[0].size for c in cols if len(c)])),
+        "all sufficient": all(s.sufficient for c in cols for s in c),
+        "_cols": cols,
+        "_wall": wall,
+    }
+
+
+def show(rows):
+    cols = ["setting", "s/input", "model share", "evals/input", "SIS/input", "mean size", "all sufficient"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r[c]
+            cells.append(f"{v:.4f}" if isinstance(v, float) and c == "s/input" else
+                         f"{100 * v:.1f}%" if c == "model share" else
+                         f"{v:,.0f}" if c == "evals/input" else
+                         f"{v:.2f}" if isinstance(v, float) else str(v))
+        print("| " + " | ".join(cells) + " |")
+
+
+def same_sis(a, b):
+    return all(
+        len(ca) == len(cb) and all(np.array_equal(sa.indices, sb.indices) for sa, sb in zip(ca, cb))
+        for ca, cb in zip(a, b)
+    )
+
+
+def bench_mlp(n_inputs, threshold=0.9):
+    X, y = digits8()
+    clf = train_mlp8(X[:1200], y[:1200])
+    acc = clf.score(X[1200:], y[1200:])
+    masked = X[:1200].mean(axis=0)
+    test = X[1200:]
+    confident = test[clf.predict_proba(test).max(axis=1) >= threshold][:n_inputs]
+    timed = Timed(clf.predict_proba)
+    make = {m: (lambda m=m: SISExplainer(timed, threshold, masked_value=masked, mode=m)) for m in ("exact", "fast")}
+    print(f"\n## sklearn MLP on digits 8x8 (64 features, test accuracy {acc:.3f}), "
+          f"threshold {threshold}, mean masking, {len(confident)} inputs")
+    rows = [
+        run("exact, explain() per input", make["exact"], timed, confident, batch=False),
+        run("exact, explain_batch()", make["exact"], timed, confident, batch=True),
+        run("fast, explain_batch()", make["fast"], timed, confident, batch=True),
+    ]
+    # the peer, same inputs
+    timed.seconds = 0.0
+    t0 = time.perf_counter()
+    ref = []
+    for x, c in zip(confident, rows[0]["_cols"]):
+        ref.append(reference_style_collection(timed, x, masked, threshold, c.target))
+    wall = time.perf_counter() - t0
+    rows.append({"setting": "reference behaviour (peer)", "s/input": wall / len(confident),
+                 "model share": timed.seconds / wall, "evals/input": rows[0]["evals/input"],
+                 "SIS/input": sum(map(len, ref)) / len(ref),
+                 "mean size": float(np.mean([len(r[0]) for r in ref if r])), "all sufficient": "-"})
+    show(rows)
+    agree = all(len(r) == len(c) and all(np.array_equal(a, b.indices) for a, b in zip(r, c))
+                for r, c in zip(ref, rows[0]["_cols"]))
+    print(f"\nexact SIS identical to the reference behaviour: {agree}")
+    print(f"speed-up over the reference behaviour: explain() {rows[3]['s/input'] / rows[0]['s/input']:.1f}x, "
+          f"explain_batch() {rows[3]['s/input'] / rows[1]['s/input']:.1f}x")
+    return rows
+
+
+def bench_cnn(n_exact, n_fast, threshold=0.7):
+    import torch
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    X, y = digits28()
+    net = train_torch(small_cnn(), X[:1400], y[:1400], epochs=10)
+    with torch.no_grad():
+        acc = float((net(torch.from_numpy(X[1400:])).argmax(1).numpy() == y[1400:]).mean())
+    model = as_model(net, postprocess="softmax")
+    timed = Timed(model._predict)
+    model._predict = timed  # time spent inside the model: tensor conversion + forward pass
+    masked = float(X[:1400].mean())  # mean-pixel masking, as in the published MNIST study
+    test = X[1400:]
+    p = model(test)
+    confident = test[p.max(axis=1) >= threshold]
+    print(f"\n## torch CNN on digits upsampled to 28x28 (784 features, test accuracy {acc:.3f}), "
+          f"threshold {threshold}, mean-pixel masking")
+    make = {m: (lambda m=m: SISExplainer(model, threshold, masked_value=masked, groups=(1, 28, 28), mode=m))
+            for m in ("exact", "fast")}
+    exact = run(f"exact, {n_exact} inputs", make["exact"], timed, confident[:n_exact], batch=True)
+    fast_same = run(f"fast, same {n_exact} inputs", make["fast"], timed, confident[:n_exact], batch=True)
+    fast = run(f"fast, {n_fast} inputs", make["fast"], timed, confident[:n_fast], batch=True)
+    show([exact, fast_same, fast])
+    ratio_evals = exact["evals/input"] / fast_same["evals/input"]
+    size_ratio = fast_same["mean size"] / exact["mean size"]
+    first = exact["_cols"][0]
+    r = len(first[0].order)
+    print(f"\nexact: {r} features -> backward selection alone {r * (r + 1) // 2:,} evaluations "
+          f"(reference cost r(r+1)/2); measured {first.n_evaluations:,} for the whole collection")
+    print(f"fast vs exact on the same inputs: {ratio_evals:.1f}x fewer evaluations, "
+          f"{exact['s/input'] / fast_same['s/input']:.1f}x less time, mean first-SIS size ratio "
+          f"{size_ratio:.2f} (target <= 1.3), every fast SIS sufficient: {fast['all sufficient'] and fast_same['all sufficient']}")
+    print(f"exact model-time share {100 * exact['model share']:.1f}% (target >= 95%)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer inputs")
+    args = parser.parse_args(argv)
+    rows = bench_mlp(5 if args.quick else 20)
+    print(f"exact explain_batch() model-time share {100 * rows[1]['model share']:.1f}% (target >= 90%)")
+    bench_cnn(1 if args.quick else 3, 4 if args.quick else 12)
+
+
+if __name__ == "__main__":
+    main()
