@@ -91,13 +91,13 @@ def main(argv=None):
         cols = [c for c in found[name] if len(c)][:6]
         for ax, c in zip(row, cols):
             ax.imshow(c.x, cmap="gray_r")
-            overlay = np.ma.masked_where(~c[0].mask, np.ones_like(c.x))
+            overlay = np.ma.masked_where(~c[0].mask, np.zeros_like(c.x))
             ax.imshow(overlay, cmap="autumn", alpha=0.7, vmin=0, vmax=1)
         for ax in row:
             ax.set_xticks([])
             ax.set_yticks([])
         row[0].set_ylabel(name)
-    fig.suptitle(f"First SIS (orange) of digit {args.digit}, threshold {args.threshold}")
+    fig.suptitle(f"First SIS (red) of digit {args.digit}, threshold {args.threshold}")
     path = os.path.join(args.out, "sis_examples.png")
     fig.savefig(path, dpi=100, bbox_inches="tight")
     print(f"\nresults in {args.out}/, picture {path}")
