@@ -261,3 +261,14 @@ def test_torch_cnn_explained_on_images():
     for s in got:
         again = model(np.where(s.mask, x, 0.5)[None].astype(np.float32))[0, got.target]
         assert again >= explainer.threshold
+
+
+def test_batch_target_length_must_match():
+    with pytest.raises(ValueError, match=r"one per row of X \(2\), got shape \(3,\)"):
+        SISExplainer(probs, 0.6).explain_batch(np.ones((2, 3)), target=[0, 1, 1])
+
+
+def test_progress_line_goes_to_stderr(capsys):
+    got = SISExplainer(total, 4.0, progress=True).explain(np.arange(1.0, 6.0))
+    assert len(got) >= 1
+    assert "evaluations" in capsys.readouterr().err

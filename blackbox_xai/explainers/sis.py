@@ -288,7 +288,12 @@ class SISExplainer:
         ``target`` may be one int for all rows or one per row. Inputs share model calls.
         """
         X = check_array(X, "X", min_ndim=2)
-        targets = np.broadcast_to(np.asarray(target, dtype=object), (len(X),))
+        targets = np.asarray(target, dtype=object)
+        if targets.ndim > 1 or (targets.ndim == 1 and len(targets) != len(X)):
+            raise ValueError(
+                f"target must be None, one int or one per row of X ({len(X)}), got shape {targets.shape}"
+            )
+        targets = np.broadcast_to(targets, (len(X),))
         masks = None if initial_mask is None else [initial_mask] * len(X)
         return self._explain(X, list(targets), masks, [f"X[{i}]" for i in range(len(X))])
 
