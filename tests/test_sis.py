@@ -272,3 +272,15 @@ def test_progress_line_goes_to_stderr(capsys):
     got = SISExplainer(total, 4.0, progress=True).explain(np.arange(1.0, 6.0))
     assert len(got) >= 1
     assert "evaluations" in capsys.readouterr().err
+
+
+def test_explain_batch_in_several_lockstep_groups_explains_the_right_rows():
+    # a memory budget this small puts each input in its own lockstep group
+    rng = np.random.default_rng(3)
+    X = rng.random((4, 5)) * 3
+    small = SISExplainer(l2, 2.0, memory_budget=8).explain_batch(X)
+    for x, got in zip(X, small):
+        np.testing.assert_array_equal(got.x, x)
+        want = SISExplainer(l2, 2.0).explain(x)
+        assert [s.indices.tolist() for s in got] == [s.indices.tolist() for s in want]
+        assert got.n_evaluations == want.n_evaluations

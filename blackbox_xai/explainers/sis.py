@@ -175,11 +175,13 @@ def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, la
     return target, items
 
 
-def run_lockstep(engine, masker, generators, labels):
+def run_lockstep(engine, masker, generators, rows_of, labels):
     """Drive generators together: each round, every pending request goes to the engine at once.
 
-    Returns ``(results, n_evaluations)`` per generator.
+    Generator ``i`` explains input ``masker.X[rows_of[i]]``. Returns ``(results, n_evaluations)``
+    per generator.
     """
+    rows_of = np.asarray(rows_of, dtype=np.intp)
     results = [None] * len(generators)
     n_evals = np.zeros(len(generators), dtype=np.int64)
     pending = {}
@@ -188,7 +190,7 @@ def run_lockstep(engine, masker, generators, labels):
     while pending:
         ids = list(pending)
         sizes = [len(pending[i]) for i in ids]
-        rows = np.repeat(np.asarray(ids, dtype=np.intp), sizes)
+        rows = np.repeat(rows_of[ids], sizes)
         masks = pending[ids[0]] if len(ids) == 1 else np.concatenate([pending[i] for i in ids])
         out = engine.evaluate(masker, rows, masks, labels)
         start = 0
@@ -327,7 +329,8 @@ class SISExplainer:
         group = max(1, int(self.memory_budget // max(space.n_features**2, 1)))
         try:
             for a in range(0, len(X), group):
-                res, ev = run_lockstep(engine, masker, generators[a:a + group], labels)
+                rows_of = np.arange(a, min(a + group, len(X)))
+                res, ev = run_lockstep(engine, masker, generators[a:a + group], rows_of, labels)
                 results[a:a + group], n_evals[a:a + group] = res, ev
         finally:
             engine.close()
