@@ -36,6 +36,14 @@ def _set_sizes(sets):
     return sizes
 
 
+def _incidence(sizes, cols, n_cols, *, normalise=False):
+    """Sparse (N, n_cols) incidence of N sets whose elements (column ids ``cols``, set by set)
+    come in runs of ``sizes``; rows sum to 1 when ``normalise``."""
+    row = np.repeat(np.arange(len(sizes)), sizes)
+    data = 1.0 / sizes[row] if normalise else np.ones(len(row))
+    return sparse.csr_matrix((data, (row, cols)), shape=(len(sizes), n_cols))
+
+
 def energy_distances(point_sets, *, scale=1.0, block_bytes=64 * 2**20) -> np.ndarray:
     """Pairwise energy distances between point sets.
 
@@ -63,8 +71,7 @@ def energy_distances(point_sets, *, scale=1.0, block_bytes=64 * 2**20) -> np.nda
     allpts = np.concatenate(sets) / float(scale)
     coords, col = np.unique(allpts, axis=0, return_inverse=True)
     col = col.ravel()
-    row = np.repeat(np.arange(len(sets)), sizes)
-    W = sparse.csr_matrix((1.0 / sizes[row], (row, col)), shape=(len(sets), len(coords)))
+    W = _incidence(sizes, col, len(coords), normalise=True)
     n_u = len(coords)
     step = max(1, int(block_bytes // (8 * max(n_u, len(sets)))))
     cross = np.zeros((len(sets), len(sets)))
@@ -85,8 +92,7 @@ def jaccard_distances(token_sets) -> np.ndarray:
     sizes = _set_sizes(sets)
     vocab = {}
     cols = [vocab.setdefault(t, len(vocab)) for s in sets for t in s]
-    row = np.repeat(np.arange(len(sets)), sizes)
-    A = sparse.csr_matrix((np.ones(len(cols)), (row, cols)), shape=(len(sets), len(vocab)))
+    A = _incidence(sizes, cols, len(vocab))
     inter = (A @ A.T).toarray()
     union = sizes[:, None] + sizes[None, :] - inter
     return 1.0 - inter / union
