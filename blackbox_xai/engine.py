@@ -69,7 +69,8 @@ class Engine:
     Attributes
     ----------
     n_evaluations : int
-        Rows sent to the model so far.
+        Rows sent to the model so far (a plan entry of a background masker costs one row per
+        background sample).
     """
 
     def __init__(self, model, *, executor=None, batch_size=None, memory_budget=DEFAULT_MEMORY_BUDGET,
@@ -83,9 +84,12 @@ class Engine:
         self._bar = None
 
     def chunk_rows(self, masker) -> int:
+        """Plan entries per chunk: bounded by the memory budget and the model's batch size."""
         rows = max(1, self.memory_budget // max(masker.row_nbytes, 1))
         limit = self.batch_size or getattr(self.model, "batch_size", None)
-        return min(rows, limit) if limit else rows
+        if limit:
+            rows = min(rows, max(1, limit // masker.rows_per_entry))
+        return rows
 
     def start_progress(self, total=None):
         if self.progress and self._bar is None:
@@ -97,9 +101,11 @@ class Engine:
             self._bar = None
 
     def evaluate(self, masker, rows, masks, labels=None) -> np.ndarray:
-        """Model outputs ``(n, K)`` for feature masks ``masks`` (n, M) of inputs ``masker.X[rows]``.
+        """Model outputs ``(n, K)`` for plan entries ``masks`` (n, ...) of inputs ``rows`` (n,).
 
-        ``labels[r]`` names input ``r`` in error messages (default: its index).
+        For most maskers the plan entries are boolean feature masks (n, M); see
+        :mod:`blackbox_xai.maskers`. ``labels[r]`` names input ``r`` in error messages (default:
+        its index).
         """
         rows = np.asarray(rows, dtype=np.intp)
         n = len(rows)
@@ -115,9 +121,10 @@ class Engine:
                 outs.append(next(results))
             except Exception as exc:  # noqa: BLE001 - re-raised with context below
                 self._raise_located(exc, masker, chunks[i], labels)
-            self.n_evaluations += len(chunks[i][0])
+            n_rows = len(chunks[i][0]) * masker.rows_per_entry
+            self.n_evaluations += n_rows
             if self._bar is not None:
-                self._bar.update(len(chunks[i][0]))
+                self._bar.update(n_rows)
         return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
     def _raise_located(self, exc, masker, chunk, labels):
@@ -129,7 +136,7 @@ class Engine:
             for r in distinct:
                 sel = rows == r
                 try:
-                    self.model(masker.build(rows[sel], masks[sel]))
+                    masker.reduce(self.model(masker.build(rows[sel], masks[sel])))
                 except Exception:  # noqa: BLE001
                     culprit = r
                     break

@@ -17,7 +17,8 @@ import numpy as np
 
 
 class Executor:
-    """Interface: ``map(model, masker, chunks)`` yields one output array per chunk, in order."""
+    """Interface: ``map(model, masker, chunks)`` yields one output array per chunk, in order:
+    ``masker.reduce(model(masker.build(rows, plan)))`` for each ``(rows, plan)`` chunk."""
 
     def map(self, model, masker, chunks):  # pragma: no cover - interface
         raise NotImplementedError
@@ -33,6 +34,8 @@ class SerialExecutor(Executor):
         self._buffer = None
 
     def _buffer_for(self, n, masker):
+        if masker.dtype == object:  # strings: nothing to reuse
+            return None
         need = n * masker.row_nbytes
         if self._buffer is None or self._buffer.nbytes < need:
             self._buffer = np.empty(need, dtype=np.uint8)
@@ -40,7 +43,8 @@ class SerialExecutor(Executor):
 
     def map(self, model, masker, chunks):
         for rows, masks in chunks:
-            yield model(masker.build(rows, masks, out=self._buffer_for(len(rows), masker)))
+            batch = masker.build(rows, masks, out=self._buffer_for(len(rows), masker))
+            yield masker.reduce(model(batch))
 
     def __getstate__(self):
         return {"_buffer": None}
@@ -56,7 +60,7 @@ class ThreadExecutor(Executor):
 
     def map(self, model, masker, chunks):
         with _Pool(self.n_workers) as pool:
-            yield from pool.map(lambda chunk: model(masker.build(*chunk)), chunks)
+            yield from pool.map(lambda chunk: masker.reduce(model(masker.build(*chunk))), chunks)
 
 
 EXECUTORS = {"serial": SerialExecutor, "threads": ThreadExecutor}

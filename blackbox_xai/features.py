@@ -9,9 +9,7 @@ A :class:`FeatureSpace` says which positions of an input form each of its ``M`` 
   distinct id is one feature (superpixels, word ids). Features are ordered by id.
 
 Features are numbered ``0..M-1`` in row-major order of the mask shape (``np.nonzero`` order).
-
-A :class:`Masker` turns boolean feature masks ``(n, M)`` (True = kept) into model inputs
-``where(mask, x, masked_input)`` with a few vectorised passes and no per-candidate Python loop.
+The maskers that turn feature masks into model inputs live in :mod:`blackbox_xai.maskers`.
 """
 from __future__ import annotations
 
@@ -171,50 +169,3 @@ class FeatureSpace:
         if mask.shape != self.mask_shape:
             raise ValueError(f"{name} has shape {mask.shape} but the features have mask shape {self.mask_shape}")
         return mask.ravel().copy()
-
-
-class Masker:
-    """Builds model inputs from feature masks for a stack of inputs sharing one feature space.
-
-    Small and picklable: executors ship it to workers once per call and send only masks.
-
-    Parameters
-    ----------
-    X : ndarray (N, *input_shape)
-        The inputs being explained.
-    masked_input : ndarray (*input_shape)
-        Values that masked positions take.
-    space : FeatureSpace
-    """
-
-    def __init__(self, X, masked_input, space: FeatureSpace):
-        dtype = np.result_type(X.dtype, masked_input.dtype)
-        self.input_shape = space.input_shape
-        self.X = np.ascontiguousarray(X, dtype=dtype).reshape(len(X), -1)
-        self.masked = np.ascontiguousarray(masked_input, dtype=dtype).ravel()
-        self.feature_of_position = space.feature_of_position
-        self.dtype = dtype
-        # per-element features (and broadcast masks that group nothing): masks are already
-        # laid out like the input
-        fop = space.feature_of_position
-        self._identity = space.n_features == len(fop) and bool(np.all(fop[1:] > fop[:-1]))
-
-    @property
-    def row_nbytes(self) -> int:
-        return self.X.shape[1] * self.X.itemsize
-
-    def build(self, rows, masks, out=None) -> np.ndarray:
-        """Inputs for ``masks`` (n, M) applied to ``X[rows]`` (n,), shape ``(n, *input_shape)``.
-
-        ``out`` is an optional reusable buffer with at least n rows. Two vectorised passes: gather
-        the rows, then overwrite the dropped positions with the masked values.
-        """
-        n = len(rows)
-        if out is None:
-            flat = np.empty((n, self.X.shape[1]), dtype=self.dtype)
-        else:
-            flat = out.reshape(-1, self.X.shape[1])[:n]
-        drop = ~masks if self._identity else ~masks[:, self.feature_of_position]
-        np.take(self.X, rows, axis=0, out=flat)
-        np.copyto(flat, self.masked, where=drop)
-        return flat.reshape((n,) + self.input_shape)

@@ -3,7 +3,8 @@ import pytest
 
 from blackbox_xai import Engine, ModelError, ThreadExecutor, as_model
 from blackbox_xai.executors import get_executor
-from blackbox_xai.features import FeatureSpace, Masker
+from blackbox_xai.features import FeatureSpace
+from blackbox_xai.maskers import Masker
 
 
 class Recorder:

@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blackbox_xai.features import BackgroundMean, FeatureSpace, Masker, resolve_masked_input
+from blackbox_xai.features import BackgroundMean, FeatureSpace, resolve_masked_input
+from blackbox_xai.maskers import Masker
 
 
 def test_per_element_space():

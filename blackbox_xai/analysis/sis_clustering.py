@@ -23,7 +23,8 @@ from scipy.spatial.distance import cdist
 
 from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import Engine
-from blackbox_xai.features import FeatureSpace, Masker
+from blackbox_xai.features import FeatureSpace
+from blackbox_xai.maskers import Masker
 
 
 def _set_sizes(sets):

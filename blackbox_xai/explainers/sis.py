@@ -32,7 +32,8 @@ from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine
 from blackbox_xai.exceptions import InformativeMaskError, InsufficientSISWarning
 from blackbox_xai.explanation import SIS, SISCollection
-from blackbox_xai.features import FeatureSpace, Masker, resolve_masked_input
+from blackbox_xai.features import FeatureSpace, resolve_masked_input
+from blackbox_xai.maskers import Masker
 
 MODES = ("exact", "fast")
 

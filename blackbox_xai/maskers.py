@@ -1,0 +1,199 @@
+"""Maskers: per-row plan entries -> model inputs.
+
+The engine hands a masker ``rows`` (which input is being explained) and one plan entry per model
+evaluation; the masker builds the model's batch with a few vectorised passes (no per-candidate
+Python loop where the input is an array). Every masker has the same small interface:
+
+``build(rows, plan, out=None)``
+    The model inputs for the plan entries, ``rows_per_entry`` model rows per entry.
+``reduce(outputs)``
+    Model outputs ``(n * rows_per_entry, K)`` -> one output per entry ``(n, K)``.
+``row_nbytes``
+    Bytes of model input built per plan entry (the engine sizes chunks with it).
+
+Maskers are small and picklable: an executor ships one to its workers once per call and then
+sends plan entries only (a few bytes per feature).
+
+* :class:`Masker` - boolean feature masks, masked features take one fixed input (SIS, LIME on
+  images, occlusion-free ablation);
+* :class:`BackgroundMasker` - boolean feature masks, masked features take their values from each
+  row of a background set and the outputs are averaged over it (interventional KernelSHAP);
+* :class:`ValueMasker` - the plan entries are the new feature values themselves (LIME tabular);
+* :class:`WindowMasker` - the plan entries are window corners, the window takes a baseline
+  (occlusion);
+* :class:`TextMasker` - boolean masks over the tokens of one document; builds strings.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from blackbox_xai.features import FeatureSpace
+
+
+class Masker:
+    """Builds model inputs from feature masks for a stack of inputs sharing one feature space.
+
+    Parameters
+    ----------
+    X : ndarray (N, *input_shape)
+        The inputs being explained.
+    masked_input : ndarray (*input_shape)
+        Values that masked positions take.
+    space : FeatureSpace
+    """
+
+    rows_per_entry = 1
+
+    def __init__(self, X, masked_input, space: FeatureSpace):
+        dtype = np.result_type(X.dtype, masked_input.dtype)
+        self.input_shape = space.input_shape
+        self.X = np.ascontiguousarray(X, dtype=dtype).reshape(len(X), -1)
+        self.masked = np.ascontiguousarray(masked_input, dtype=dtype).ravel()
+        self.feature_of_position = space.feature_of_position
+        self.dtype = dtype
+        # per-element features (and broadcast masks that group nothing): masks are already
+        # laid out like the input
+        fop = space.feature_of_position
+        self._identity = space.n_features == len(fop) and bool(np.all(fop[1:] > fop[:-1]))
+
+    @property
+    def row_nbytes(self) -> int:
+        return self.X.shape[1] * self.X.itemsize * self.rows_per_entry
+
+    def _keep(self, masks):
+        """Feature masks (n, M) -> position masks (n, P)."""
+        return masks if self._identity else masks[:, self.feature_of_position]
+
+    def _flat_out(self, n, out):
+        shape = (n, self.X.shape[1])
+        if out is None:
+            return np.empty(shape, dtype=self.dtype)
+        return out.reshape(-1)[: shape[0] * shape[1]].reshape(shape)
+
+    def build(self, rows, masks, out=None) -> np.ndarray:
+        """Inputs for ``masks`` (n, M) applied to ``X[rows]`` (n,), shape ``(n, *input_shape)``.
+
+        ``out`` is an optional reusable buffer with room for the batch. Two vectorised passes:
+        gather the rows, then overwrite the dropped positions with the masked values.
+        """
+        flat = self._flat_out(len(rows), out)
+        np.take(self.X, rows, axis=0, out=flat)
+        np.copyto(flat, self.masked, where=~self._keep(masks))
+        return flat.reshape((len(rows),) + self.input_shape)
+
+    def reduce(self, outputs) -> np.ndarray:
+        return outputs
+
+
+class BackgroundMasker(Masker):
+    """Masked features take their values from every row of a background set; outputs are the
+    (weighted) mean over the background: ``v(S) = sum_b w_b f(x_S, b_notS)``.
+
+    Parameters
+    ----------
+    X : ndarray (N, *input_shape)
+    background : ndarray (Nb, *input_shape)
+    weights : ndarray (Nb,), optional
+        Non-negative background weights (normalised to sum to one); default uniform.
+    space : FeatureSpace
+    """
+
+    def __init__(self, X, background, weights, space: FeatureSpace):
+        super().__init__(X, background[0], space)
+        self.background = np.ascontiguousarray(background, dtype=self.dtype).reshape(len(background), -1)
+        self.rows_per_entry = len(background)
+        w = np.full(len(background), 1.0) if weights is None else np.asarray(weights, dtype=float)
+        self.weights = w / w.sum()
+
+    def build(self, rows, masks, out=None) -> np.ndarray:
+        n, nb, p = len(rows), len(self.background), self.X.shape[1]
+        flat = self._flat_out(n * nb, out).reshape(n, nb, p)
+        np.copyto(flat, self.background[None])
+        np.copyto(flat, self.X[rows][:, None, :], where=self._keep(masks)[:, None, :])
+        return flat.reshape((n * nb,) + self.input_shape)
+
+    def reduce(self, outputs) -> np.ndarray:
+        nb = len(self.background)
+        return np.einsum("nbk,b->nk", outputs.reshape(-1, nb, outputs.shape[1]), self.weights)
+
+
+class ValueMasker(Masker):
+    """The plan entries are the features' new values ``(n, M)``: feature ``m`` is written to every
+    position of its group (tabular LIME samples values instead of switching features off)."""
+
+    def __init__(self, X, space: FeatureSpace):
+        super().__init__(X, np.zeros(space.input_shape, X.dtype), space)
+
+    def build(self, rows, values, out=None) -> np.ndarray:
+        flat = self._flat_out(len(rows), out)
+        np.copyto(flat, values if self._identity else values[:, self.feature_of_position])
+        return flat.reshape((len(rows),) + self.input_shape)
+
+
+class WindowMasker(Masker):
+    """The plan entries are window corners ``(n, ndim)``; the window of shape ``window`` starting
+    there takes the baseline's values (occlusion)."""
+
+    def __init__(self, X, baseline, window):
+        space = FeatureSpace(X.shape[1:])
+        super().__init__(X, baseline, space)
+        self.window = tuple(int(w) for w in window)
+
+    def build(self, rows, corners, out=None) -> np.ndarray:
+        flat = self._flat_out(len(rows), out)
+        np.take(self.X, rows, axis=0, out=flat)
+        batch = flat.reshape((len(rows),) + self.input_shape)
+        masked = self.masked.reshape(self.input_shape)
+        for i, corner in enumerate(corners):
+            window = tuple(slice(c, c + w) for c, w in zip(corner, self.window))
+            batch[(i,) + window] = masked[window]
+        return batch
+
+
+class TextMasker:
+    """Boolean masks over the features of one document -> the document with the switched-off
+    tokens replaced by ``mask_token`` (removed when it is empty).
+
+    Parameters
+    ----------
+    text : str
+    spans : list of (start, end)
+        Character offsets of the tokens.
+    feature_of_token : ndarray (T,)
+        Feature id of each token (several tokens share a feature when features are words).
+    mask_token : str
+    """
+
+    rows_per_entry = 1
+    dtype = object
+    input_shape = ()
+
+    def __init__(self, text, spans, feature_of_token, mask_token=""):
+        self.text = text
+        self.spans = list(spans)
+        self.feature_of_token = np.asarray(feature_of_token, dtype=np.intp)
+        self.mask_token = mask_token
+        # the text between tokens, before the first and after the last
+        ends = [0] + [e for _, e in self.spans]
+        starts = [s for s, _ in self.spans] + [len(text)]
+        self._gaps = [text[a:b] for a, b in zip(ends, starts)]
+        self._tokens = [text[s:e] for s, e in self.spans]
+
+    @property
+    def row_nbytes(self) -> int:
+        return max(len(self.text), 1)
+
+    def build(self, rows, masks, out=None) -> np.ndarray:
+        keep = np.asarray(masks)[:, self.feature_of_token]
+        docs = np.empty(len(keep), dtype=object)
+        gaps, tokens, blank = self._gaps, self._tokens, self.mask_token
+        for i, row in enumerate(keep):
+            parts = [gaps[0]]
+            for t, kept in enumerate(row):
+                parts.append(tokens[t] if kept else blank)
+                parts.append(gaps[t + 1])
+            docs[i] = "".join(parts)
+        return docs
+
+    def reduce(self, outputs) -> np.ndarray:
+        return outputs
