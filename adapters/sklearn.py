@@ -72,6 +72,8 @@ class SklearnModel(Model):
         self.classes_ = classes
 
     def _predict(self, batch):
+        if batch.dtype.kind in "OUS" and batch.ndim == 1:  # documents for a text pipeline
+            return getattr(self.estimator, self.method)(list(batch))
         data = batch.reshape(batch.shape[0], -1) if batch.ndim != 2 else batch
         names = getattr(self.estimator, "feature_names_in_", None)
         if names is not None:

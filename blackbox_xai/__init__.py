@@ -15,15 +15,19 @@ from blackbox_xai.exceptions import (
     ModelOutputError,
 )
 from blackbox_xai.executors import SerialExecutor, ThreadExecutor
-from blackbox_xai.explainers import SISExplainer
-from blackbox_xai.explanation import SIS, SISCollection
+from blackbox_xai.explainers import KernelShapExplainer, LimeExplainer, OcclusionExplainer, SISExplainer
+from blackbox_xai.explanation import SIS, Attribution, SISCollection
 from blackbox_xai.features import BackgroundMean, FeatureSpace
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SISExplainer",
+    "KernelShapExplainer",
+    "LimeExplainer",
+    "OcclusionExplainer",
     "SIS",
+    "Attribution",
     "SISCollection",
     "as_model",
     "Model",

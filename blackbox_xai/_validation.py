@@ -80,3 +80,42 @@ def check_target(target, n_outputs: int, name: str = "target"):
     if not -n_outputs <= target < n_outputs:
         raise ValueError(f"{name}={target} is out of range for a model with {n_outputs} output(s)")
     return target % n_outputs
+
+
+def broadcast_targets(target, n: int) -> list:
+    """``target`` for ``explain_batch``: None, one value for all ``n`` rows, or one per row."""
+    targets = np.asarray(target, dtype=object)
+    if targets.ndim > 1 or (targets.ndim == 1 and len(targets) != n):
+        raise ValueError(f"target must be None, one value or one per row of X ({n}), got shape {targets.shape}")
+    return list(np.broadcast_to(targets, (n,)))
+
+
+def resolve_target(target, fx, name: str = "target"):
+    """The output column(s) to explain given the model's outputs ``fx`` (K,) on the input:
+    None -> the predicted class (column 0 for a single output), "all" -> every column, int ->
+    that column (validated)."""
+    if isinstance(target, str):
+        if target != "all":
+            raise ValueError(f"{name} must be None, an int or 'all', got {target!r}")
+        return "all"
+    if target is None:
+        return int(np.argmax(fx)) if len(fx) > 1 else 0
+    return check_target(target, len(fx), name)
+
+
+def take_target(outputs, target):
+    """Columns of ``outputs`` (..., K) for a resolved target: (...,) for an int, (..., K) for "all"."""
+    return outputs if target == "all" else outputs[..., target]
+
+
+def seed_sequence(random_state) -> np.random.SeedSequence:
+    """A SeedSequence for one ``explain`` call: every input explained in the call starts a fresh
+    Generator from it, so ``explain_batch(X)[i]`` equals ``explain(X[i])`` for an int seed. A
+    Generator given by the user is advanced once (one seed drawn); NumPy's global RNG is never
+    touched."""
+    if isinstance(random_state, np.random.SeedSequence):
+        return random_state
+    if isinstance(random_state, np.random.Generator):
+        return np.random.SeedSequence(int(random_state.integers(2**63)))
+    check_random_state(random_state)  # validates the type
+    return np.random.SeedSequence(random_state)

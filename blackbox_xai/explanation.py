@@ -117,9 +117,6 @@ class SISCollection(Sequence):
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path) -> str:
         """Write to ``path`` (``.npz`` appended if missing), atomically. Returns the path."""
-        path = os.fspath(path)
-        if not path.endswith(".npz"):
-            path += ".npz"
         meta = {
             "format": "blackbox_xai.SISCollection",
             "version": FORMAT_VERSION,
@@ -137,25 +134,13 @@ class SISCollection(Sequence):
         for i, s in enumerate(self._items):
             for field in ("indices", "features", "mask", "order", "values"):
                 arrays[f"sis{i}_{field}"] = getattr(s, field)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-        return path
+        return _atomic_savez(path, arrays)
 
     @classmethod
     def load(cls, path) -> "SISCollection":
         """Read a collection written by :meth:`save`."""
         with np.load(os.fspath(path), allow_pickle=False) as data:
-            if "__meta__" not in data:
-                raise ValueError(f"{path} is not a saved SISCollection (no metadata)")
-            meta = json.loads(str(data["__meta__"]))
-            if meta.get("format") != "blackbox_xai.SISCollection":
-                raise ValueError(f"{path} holds {meta.get('format')!r}, not a SISCollection")
-            if meta["version"] > FORMAT_VERSION:
-                raise ValueError(
-                    f"{path} was written by a newer blackbox-xai (format {meta['version']}); upgrade"
-                )
+            meta = _read_meta(data, path, "SISCollection")
             items = [
                 SIS(
                     **{f: data[f"sis{i}_{f}"] for f in ("indices", "features", "mask", "order", "values")},
@@ -174,3 +159,138 @@ class SISCollection(Sequence):
                 mode=meta["mode"],
                 group_ids=data["group_ids"] if "group_ids" in data else None,
             )
+
+
+def _atomic_savez(path, arrays) -> str:
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def _read_meta(data, path, kind):
+    if "__meta__" not in data:
+        raise ValueError(f"{path} is not a saved {kind} (no metadata)")
+    meta = json.loads(str(data["__meta__"]))
+    if meta.get("format") != f"blackbox_xai.{kind}":
+        raise ValueError(f"{path} holds {meta.get('format')!r}, expected a saved {kind}")
+    if meta["version"] > FORMAT_VERSION:
+        raise ValueError(f"{path} was written by a newer blackbox-xai (format {meta['version']}); upgrade")
+    return meta
+
+
+class Attribution:
+    """One attribution per feature for one input: KernelSHAP, LIME and occlusion all return this.
+
+    Attributes
+    ----------
+    values : ndarray
+        One value per feature, laid out like the features: the input's shape (per element, or
+        occlusion), the broadcast mask shape (e.g. ``(1, 28, 28)``), or ``(M,)`` for an integer
+        group map and for text. With ``target="all"`` a last axis runs over the model's outputs.
+    base_value : float or ndarray (K,)
+        The reference output: ``E_b f(b)`` (KernelSHAP), the surrogate's intercept (LIME), ``f(x)``
+        (occlusion: attributions are drops from it).
+    output : float or ndarray (K,)
+        The explained output ``f(x)`` (in link space when a link is used).
+    std_errors : ndarray or None
+        Standard error of each value where the method defines one (KernelSHAP), else None.
+    target : int or "all"
+    n_evaluations : int
+        Model rows evaluated for this input.
+    method : str
+    x : ndarray or str
+        The explained input.
+    group_ids : ndarray or None
+        For an integer group map, the id of each feature.
+    feature_map : ndarray of int or None
+        For an integer group map, the feature number of every input position (input shape), so
+        :meth:`to_input` can spread the values over the input.
+    feature_names : list of str or None
+        Names of the features (words for text).
+    info : dict
+        Method-specific figures, JSON-serialisable (LIME: ``score``, ``intercept``; KernelSHAP:
+        ``n_coalitions``, ``exact``; ...).
+    """
+
+    def __init__(self, values, *, base_value, output, target, n_evaluations, method, x,
+                 std_errors=None, group_ids=None, feature_map=None, feature_names=None, info=None):
+        self.values = np.asarray(values, dtype=float)
+        self.base_value = base_value
+        self.output = output
+        self.std_errors = None if std_errors is None else np.asarray(std_errors, dtype=float)
+        self.target = target
+        self.n_evaluations = int(n_evaluations)
+        self.method = method
+        self.x = x
+        self.group_ids = group_ids
+        self.feature_map = feature_map
+        self.feature_names = None if feature_names is None else list(feature_names)
+        self.info = dict(info or {})
+
+    def __repr__(self) -> str:
+        return (f"Attribution(method={self.method!r}, values shape={self.values.shape}, "
+                f"target={self.target!r}, n_evaluations={self.n_evaluations})")
+
+    def to_input(self) -> np.ndarray:
+        """The values laid over the input's positions (group values repeated over their group,
+        broadcast masks expanded), shape ``x.shape`` (+ outputs axis for ``target="all"``)."""
+        if isinstance(self.x, str):
+            raise ValueError("text attributions have no input array; use feature_names/info['spans']")
+        if self.feature_map is not None:
+            return self.values[self.feature_map.ravel()].reshape(self.x.shape + self.values.shape[1:])
+        return np.broadcast_to(self.values, self.x.shape + self.values.shape[self.x.ndim:]).copy()
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path) -> str:
+        """Write to ``path`` (``.npz`` appended if missing), atomically. Returns the path."""
+        meta = {
+            "format": "blackbox_xai.Attribution", "version": FORMAT_VERSION,
+            "target": self.target, "n_evaluations": self.n_evaluations, "method": self.method,
+            "feature_names": self.feature_names, "info": self.info,
+            "x_text": self.x if isinstance(self.x, str) else None,
+        }
+        arrays = {"values": self.values, "base_value": np.asarray(self.base_value),
+                  "output": np.asarray(self.output), "__meta__": np.array(json.dumps(meta))}
+        if not isinstance(self.x, str):
+            arrays["x"] = np.asarray(self.x)
+        for name in ("std_errors", "group_ids", "feature_map"):
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
+        return _atomic_savez(path, arrays)
+
+    @classmethod
+    def load(cls, path) -> "Attribution":
+        """Read an attribution written by :meth:`save`."""
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            meta = _read_meta(data, path, "Attribution")
+
+            def scalar_or_array(a):
+                return float(a) if a.ndim == 0 else a
+
+            optional = {name: data[name] if name in data else None
+                        for name in ("std_errors", "group_ids", "feature_map")}
+            return cls(
+                data["values"], base_value=scalar_or_array(data["base_value"]),
+                output=scalar_or_array(data["output"]), target=meta["target"],
+                n_evaluations=meta["n_evaluations"], method=meta["method"],
+                x=meta["x_text"] if meta["x_text"] is not None else data["x"],
+                feature_names=meta["feature_names"], info=meta["info"], **optional,
+            )
+
+    # -- interop -------------------------------------------------------------------------------
+    def to_shap(self):
+        """A ``shap.Explanation`` (needs ``pip install shap``; shap is not a dependency)."""
+        try:
+            import shap
+        except ImportError as exc:
+            raise ImportError("to_shap() needs shap: pip install shap") from exc
+        data = None
+        if not isinstance(self.x, str) and self.values.shape[: np.ndim(self.x)] == np.shape(self.x):
+            data = np.asarray(self.x)
+        return shap.Explanation(values=self.values, base_values=self.base_value, data=data,
+                                feature_names=self.feature_names)

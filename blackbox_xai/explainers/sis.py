@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from blackbox_xai._validation import (
+    broadcast_targets,
     check_array,
     check_choice,
     check_finite_scalar,
@@ -291,14 +292,8 @@ class SISExplainer:
         ``target`` may be one int for all rows or one per row. Inputs share model calls.
         """
         X = check_array(X, "X", min_ndim=2)
-        targets = np.asarray(target, dtype=object)
-        if targets.ndim > 1 or (targets.ndim == 1 and len(targets) != len(X)):
-            raise ValueError(
-                f"target must be None, one int or one per row of X ({len(X)}), got shape {targets.shape}"
-            )
-        targets = np.broadcast_to(targets, (len(X),))
         masks = None if initial_mask is None else [initial_mask] * len(X)
-        return self._explain(X, list(targets), masks, [f"X[{i}]" for i in range(len(X))])
+        return self._explain(X, broadcast_targets(target, len(X)), masks, [f"X[{i}]" for i in range(len(X))])
 
     def _explain(self, X, targets, initial_masks, labels):
         threshold = check_finite_scalar(self.threshold, "threshold")

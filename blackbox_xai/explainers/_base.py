@@ -1,0 +1,62 @@
+"""What the attribution explainers (KernelSHAP, LIME, occlusion) share: ``explain`` /
+``explain_batch`` over validated inputs and per-row targets, and the engine built from the
+explainer's execution settings."""
+from __future__ import annotations
+
+import numpy as np
+
+from blackbox_xai._validation import broadcast_targets, check_array, check_positive_int
+from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine
+
+
+class AttributionExplainer:
+    """Base class: subclasses implement ``_explain(X, targets, labels) -> list[Attribution]``.
+
+    Execution settings every subclass accepts: ``batch_size``, ``executor``, ``progress``,
+    ``memory_budget`` (see :class:`~blackbox_xai.engine.Engine`).
+    """
+
+    batch_size = None
+    executor = None
+    progress = False
+    memory_budget = DEFAULT_MEMORY_BUDGET
+
+    def explain(self, x, target=None):
+        """Explain one input ``x`` (the shape the model takes for one row, without the batch
+        axis). ``target``: None (the predicted class), an output index, or "all"; it overrides
+        the constructor's."""
+        X = self._check_inputs(x, "x")
+        return self._explain(X, [target], ["x"])[0]
+
+    def explain_batch(self, X, target=None) -> list:
+        """Explain every row of ``X`` (shape ``(N, *input_shape)``); ``target`` is one value for
+        all rows or one per row. Returns a list of :class:`~blackbox_xai.explanation.Attribution`."""
+        X = self._check_inputs(X, "X", batch=True)
+        return self._explain(X, broadcast_targets(target, len(X)), [f"X[{i}]" for i in range(len(X))])
+
+    # -- for subclasses ------------------------------------------------------------------------
+    def _check_inputs(self, x, name, batch=False):
+        if batch:
+            return check_array(x, name, min_ndim=2)
+        return check_array(x, name)[None]
+
+    def _target(self, target):
+        return self.target if target is None else target
+
+    def _engine(self, model) -> Engine:
+        return Engine(model, executor=self.executor, batch_size=check_positive_int(self.batch_size, "batch_size"),
+                      memory_budget=self.memory_budget, progress=self.progress)
+
+    def _explain(self, X, targets, labels):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def _group_info(space):
+        """(group_ids, feature_map) of a feature space for the Attribution."""
+        if space.group_ids is None:
+            return None, None
+        return space.group_ids, space.feature_of_position.reshape(space.input_shape)
+
+    @staticmethod
+    def _float_dtype(X):
+        return X.dtype if X.dtype in (np.float32, np.float64) else np.float64

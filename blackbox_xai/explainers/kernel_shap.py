@@ -1,0 +1,383 @@
+"""KernelSHAP: interventional Shapley values of a black-box model from a weighted regression.
+
+Plan: coalitions z in {0,1}^M (True = the feature takes x's value, False = a background row's).
+Whole coalition sizes are enumerated, smallest |z| and its complement size first, while the budget
+covers them; the remaining sizes are sampled in proportion to their Shapley-kernel mass, every draw
+together with its complement (the middle size included, so the estimator is exact on models with
+only pairwise interactions), duplicates merged. When the budget reaches ``2^M - 2`` every
+coalition is enumerated and the values are exact.
+
+Estimator: ``v(z) = sum_b w_b f(x_z, b_notz)`` (in link space), then the Shapley-kernel weighted
+least squares ``min sum_z k(z) (v(z) - v(0) - z.phi)^2`` subject to ``sum phi = v(1) - v(0)``,
+solved exactly by eliminating the last feature. The standard errors are the sandwich (delta
+method) variance over the sampled pairs; enumerated coalitions contribute none.
+"""
+from __future__ import annotations
+
+import itertools
+from math import comb
+
+import numpy as np
+
+from blackbox_xai._validation import (
+    check_array,
+    check_choice,
+    check_positive_int,
+    check_random_state,
+    resolve_target,
+    take_target,
+)
+from blackbox_xai.adapters import as_model
+from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET
+from blackbox_xai.explainers._base import AttributionExplainer
+from blackbox_xai.explanation import Attribution
+from blackbox_xai.features import FeatureSpace
+from blackbox_xai.maskers import BackgroundMasker
+
+LINKS = ("identity", "logit")
+_LOGIT_EPS = 1e-12
+
+
+def size_weights(n_features: int) -> np.ndarray:
+    """Shapley-kernel mass of each coalition size s = 1..M-1 (index s-1), summing to one:
+    ``(M-1) / (s (M-s))`` normalised."""
+    s = np.arange(1, n_features)
+    w = (n_features - 1) / (s * (n_features - s))
+    return w / w.sum()
+
+
+def _subsets(n_features, size) -> np.ndarray:
+    combos = np.array(list(itertools.combinations(range(n_features), size)), dtype=np.intp)
+    masks = np.zeros((len(combos), n_features), dtype=bool)
+    masks[np.arange(len(combos))[:, None], combos] = True
+    return masks
+
+
+class CoalitionPlan:
+    """The coalitions of one KernelSHAP run and their Shapley-kernel weights.
+
+    ``masks`` (n, M) are distinct. Enumerated coalitions carry a fixed weight; sampled ones get
+    ``sampled_mass / (2 * n_draws)`` per appearance in a drawn pair (``draws_a`` / ``draws_b``
+    index the pair's two members in ``masks``). :meth:`extend` draws more pairs.
+    """
+
+    def __init__(self, n_features: int, budget: int, rng: np.random.Generator):
+        m = n_features
+        self.n_features, self.rng = m, rng
+        mass = size_weights(m)
+        fixed_masks, fixed_weights = [], []
+        remaining = budget
+        self.sample_sizes = []
+        for s in range(1, m // 2 + 1):
+            paired = 2 * s != m
+            count = comb(m, s) * (2 if paired else 1)
+            if not self.sample_sizes and count <= remaining:
+                for size in ((s, m - s) if paired else (s,)):
+                    fixed_masks.append(_subsets(m, size))
+                    fixed_weights.append(np.full(comb(m, size), mass[size - 1] / comb(m, size)))
+                remaining -= count
+            else:
+                self.sample_sizes.append(s)
+        self.n_fixed = sum(len(a) for a in fixed_masks)
+        self._masks = fixed_masks
+        self.fixed_weights = np.concatenate(fixed_weights) if fixed_weights else np.zeros(0)
+        sizes = np.array(self.sample_sizes, dtype=np.intp)
+        pair_mass = np.array([mass[s - 1] * (1 if 2 * s == m else 2) for s in sizes])
+        self.sampled_mass = float(pair_mass.sum())
+        self._size_p = pair_mass / self.sampled_mass if len(sizes) else None
+        self._index = {}
+        self.draws_a, self.draws_b = [], []
+        self.n_masks = self.n_fixed
+        if len(sizes):
+            self.extend(remaining)
+
+    @property
+    def exact(self) -> bool:
+        return not self.sample_sizes
+
+    @property
+    def masks(self) -> np.ndarray:
+        if len(self._masks) != 1:
+            self._masks = [np.concatenate(self._masks)] if self._masks else [np.zeros((0, self.n_features), bool)]
+        return self._masks[0]
+
+    def weights(self) -> np.ndarray:
+        w = np.zeros(self.n_masks)
+        w[: self.n_fixed] = self.fixed_weights
+        if self.draws_a:
+            half = self.sampled_mass / (2 * len(self.draws_a))
+            np.add.at(w, self.draws_a, half)
+            np.add.at(w, self.draws_b, half)
+        return w
+
+    def extend(self, budget: int) -> int:
+        """Draw complementary pairs until ``budget`` new distinct coalitions are added (or the
+        sampled sizes are exhausted). Returns how many were added."""
+        m, added, new = self.n_features, 0, []
+        for _ in range(64):  # rounds: each draws as many pairs as still fit
+            want = (budget - added) // 2
+            if want < 1:
+                break
+            sizes = self.rng.choice(self.sample_sizes, size=want, p=self._size_p)
+            ranks = self.rng.random((want, m)).argsort(axis=1).argsort(axis=1)
+            za = ranks < sizes[:, None]
+            keys_a = [r.tobytes() for r in np.packbits(za, axis=1)]
+            keys_b = [r.tobytes() for r in np.packbits(~za, axis=1)]
+            before = added
+            for j in range(want):
+                fresh = [k for k in (keys_a[j], keys_b[j]) if k not in self._index]
+                if added + len(fresh) > budget:
+                    break
+                for key, z in zip((keys_a[j], keys_b[j]), (za[j], ~za[j])):
+                    if key not in self._index:
+                        self._index[key] = self.n_masks + len(new)
+                        new.append(z)
+                self.draws_a.append(self._index[keys_a[j]])
+                self.draws_b.append(self._index[keys_b[j]])
+                added += len(fresh)
+            if added == before:
+                break
+        if new:
+            self._masks.append(np.array(new))
+            self.n_masks += len(new)
+        return added
+
+
+def solve_shapley_regression(masks, weights, y, delta):
+    """Constrained weighted least squares of KernelSHAP.
+
+    Parameters
+    ----------
+    masks : bool (n, M)
+    weights : (n,)
+    y : (n, K)
+        ``v(z) - v(0)`` per coalition.
+    delta : (K,)
+        ``v(1) - v(0)``; the values sum to it exactly.
+
+    Returns
+    -------
+    phi : (M, K)
+    design : (n, M-1), residuals : (n, K), gram_inv : (M-1, M-1)
+        What :func:`sandwich_std_errors` needs.
+    """
+    z = masks.astype(np.float64)
+    design = z[:, :-1] - z[:, -1:]
+    response = y - z[:, -1:] * delta
+    weighted = design * weights[:, None]
+    gram = weighted.T @ design
+    try:
+        gram_inv = np.linalg.inv(gram)
+        if not np.all(np.isfinite(gram_inv)) or np.linalg.cond(gram) > 1e12:
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"{len(masks)} coalitions give a rank-deficient design for {masks.shape[1]} features; "
+            f"raise n_samples (at least {2 * masks.shape[1]})"
+        ) from None
+    theta = gram_inv @ (weighted.T @ response)
+    phi = np.vstack([theta, delta - theta.sum(axis=0)])
+    return phi, design, response - design @ theta, gram_inv
+
+
+def sandwich_std_errors(plan, design, residuals, gram_inv) -> np.ndarray:
+    """Standard errors (M, K) of the values from the spread of the sampled pairs' scores."""
+    n_draws = len(plan.draws_a)
+    k = residuals.shape[1]
+    if plan.exact:
+        return np.zeros((plan.n_features, k))
+    if n_draws < 2:
+        return np.full((plan.n_features, k), np.nan)
+    a, b = np.asarray(plan.draws_a), np.asarray(plan.draws_b)
+    half = plan.sampled_mass / (2 * n_draws)
+    scores = half * (design[a][:, :, None] * residuals[a][:, None, :]
+                     + design[b][:, :, None] * residuals[b][:, None, :])  # (d, M-1, K)
+    scores -= scores.mean(axis=0)
+    influence = np.einsum("dmk,mj->djk", scores, gram_inv)
+    scale = n_draws / (n_draws - 1)
+    var = scale * np.einsum("djk,djk->jk", influence, influence)
+    var_last = scale * np.einsum("dk,dk->k", influence.sum(axis=1), influence.sum(axis=1))
+    return np.sqrt(np.vstack([var, var_last[None]]))
+
+
+def _apply_link(values, link):
+    if link == "identity":
+        return values
+    if np.any(values < 0) or np.any(values > 1):
+        raise ValueError("link='logit' needs model outputs in [0, 1] (probabilities); got values "
+                         f"in [{values.min():.4g}, {values.max():.4g}]")
+    p = np.clip(values, _LOGIT_EPS, 1 - _LOGIT_EPS)
+    return np.log(p / (1 - p))
+
+
+class KernelShapExplainer(AttributionExplainer):
+    """Interventional Shapley values of any model you can call, by KernelSHAP.
+
+    Parameters
+    ----------
+    model : callable, sklearn estimator, torch module or Model
+    background : array
+        A background set ``(Nb, *input_shape)`` (masked features take each row's values and the
+        outputs are averaged: interventional Shapley values) or one baseline ``(*input_shape)``.
+        Keep it small (tens of rows): every coalition costs ``Nb`` model rows.
+    n_samples : "auto" or int
+        Coalitions to evaluate (besides the empty and full ones). An int at or above
+        ``2^M - 2`` enumerates every coalition (exact values). "auto": start at
+        ``min(2M + 256, max_samples)`` and double the sampled part until the largest standard
+        error is at most ``tol`` or ``max_samples`` is reached.
+    link : {"identity", "logit"}
+        Explain the output, or its log-odds (outputs must be probabilities; clipped to
+        [1e-12, 1 - 1e-12]).
+    groups : None, tuple or int array
+        Features: per element, a broadcast mask shape, or an integer group map (see
+        :class:`~blackbox_xai.features.FeatureSpace`).
+    target : None, int or "all"
+        Output column; None: the class predicted for x; "all": every output from the same
+        coalitions (values get a last axis over outputs).
+    background_weights : array (Nb,), optional
+        Non-negative weights of the background rows.
+    tol : float, optional
+        For ``n_samples="auto"``: the largest acceptable standard error, in output units. Default
+        1% of ``|f(x) - E f(B)|`` (largest over the targets explained).
+    max_samples : int
+        Cap on coalitions for ``n_samples="auto"``.
+    batch_size, executor, progress, memory_budget
+        Execution settings (see :class:`~blackbox_xai.engine.Engine`).
+    random_state : None, int, SeedSequence or Generator
+        Drawn once per call; the same seed gives bit-identical values for any batch size and
+        executor. ``explain_batch(X)[i]`` equals ``explain(X[i])``: every row uses the same plan.
+
+    Notes
+    -----
+    No feature selection is ever applied (shap's default ``l1_reg`` truncates above 10 features).
+    ``Attribution.info`` holds ``n_coalitions``, ``exact`` and ``link``.
+    """
+
+    def __init__(self, model, background, *, n_samples="auto", link="identity", groups=None,
+                 target=None, background_weights=None, tol=None, max_samples=2**14, batch_size=None,
+                 executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET, random_state=None):
+        self.model = model
+        self.background = background
+        self.n_samples = n_samples
+        self.link = link
+        self.groups = groups
+        self.target = target
+        self.background_weights = background_weights
+        self.tol = tol
+        self.max_samples = max_samples
+        self.batch_size = batch_size
+        self.executor = executor
+        self.progress = progress
+        self.memory_budget = memory_budget
+        self.random_state = random_state
+
+    # -- validation ----------------------------------------------------------------------------
+    def _background(self, input_shape, dtype):
+        bg = check_array(self.background, "background", min_ndim=0)
+        if bg.shape == tuple(input_shape):
+            bg = bg[None]
+        elif bg.shape[1:] != tuple(input_shape):
+            raise ValueError(
+                f"background has shape {bg.shape} but x has shape {tuple(input_shape)}; expected "
+                f"a baseline {tuple(input_shape)} or a set (Nb, {', '.join(map(str, input_shape))})"
+            )
+        weights = self.background_weights
+        if weights is not None:
+            weights = check_array(weights, "background_weights")
+            if weights.shape != (len(bg),) or np.any(weights < 0) or weights.sum() <= 0:
+                raise ValueError(
+                    f"background_weights must be {len(bg)} non-negative numbers with a positive "
+                    f"sum, got shape {weights.shape}"
+                )
+        return bg.astype(dtype, copy=False), weights
+
+    def _budgets(self, n_features):
+        """(initial budget, cap, auto?) in coalitions other than the empty and full ones."""
+        every = 2**n_features - 2 if n_features < 62 else np.iinfo(np.int64).max
+        if isinstance(self.n_samples, str):
+            check_choice(self.n_samples, "n_samples", ("auto",))
+            cap = min(check_positive_int(self.max_samples, "max_samples", allow_none=False), every)
+            return min(2 * n_features + 256, cap), cap, True
+        n = check_positive_int(self.n_samples, "n_samples", allow_none=False)
+        return min(n, every), min(n, every), False
+
+    # -- the run -------------------------------------------------------------------------------
+    def _explain(self, X, targets, labels):
+        link = check_choice(self.link, "link", LINKS)
+        model = as_model(self.model)
+        input_shape = X.shape[1:]
+        dtype = self._float_dtype(X)
+        background, bg_weights = self._background(input_shape, dtype)
+        space = FeatureSpace(input_shape, self.groups)
+        m = space.n_features
+        masker = BackgroundMasker(X.astype(dtype, copy=False), background, bg_weights, space)
+        engine = self._engine(model)
+        rng = check_random_state(self.random_state)
+        budget, cap, auto = self._budgets(m)
+        n = len(X)
+        try:
+            # v(1) per row, v(0) once
+            ends = np.ones((n + 1, m), dtype=bool)
+            ends[n] = False
+            raw = engine.evaluate(masker, np.r_[np.arange(n), 0], ends, labels)
+            targets = [resolve_target(self._target(t), out) for t, out in zip(targets, raw[:n])]
+            v_ends = _apply_link(raw, link)
+            fx, base = v_ends[:n], v_ends[n]
+            if m == 1:
+                phi = [(fx[i] - base)[None, slice(None) if t == "all" else [t]] for i, t in enumerate(targets)]
+                return [self._result(X[i], targets[i], phi[i], np.zeros_like(phi[i]), base, fx[i], space,
+                                     2 * masker.rows_per_entry, None, link) for i in range(n)]
+            plan = CoalitionPlan(m, budget, rng)
+            v = np.zeros((n, 0, fx.shape[1]))
+            active = np.arange(n)
+            results = [None] * n
+            evals = np.full(n, 2 * masker.rows_per_entry, dtype=np.int64)  # v(1) and v(0)
+            while len(active):
+                new = plan.masks[v.shape[1]:]
+                if len(new):
+                    rows = np.repeat(active, len(new))
+                    out = engine.evaluate(masker, rows, np.tile(new, (len(active), 1)), labels)
+                    grown = np.zeros((n, plan.n_masks, fx.shape[1]))
+                    grown[:, : v.shape[1]] = v
+                    grown[active, v.shape[1]:] = _apply_link(out, link).reshape(len(active), len(new), -1)
+                    v = grown
+                    evals[active] += len(new) * masker.rows_per_entry
+                still = []
+                weights = plan.weights()
+                for i in active:
+                    cols = slice(None) if targets[i] == "all" else [targets[i]]
+                    y, delta = (v[i] - base)[:, cols], (fx[i] - base)[cols]
+                    phi, design, resid, gram_inv = solve_shapley_regression(plan.masks, weights, y, delta)
+                    se = sandwich_std_errors(plan, design, resid, gram_inv)
+                    results[i] = (phi, se)
+                    tol = self.tol if self.tol is not None else 0.01 * np.max(np.abs(delta))
+                    if auto and plan.n_masks < cap and not plan.exact and not np.max(se) <= tol:
+                        still.append(i)
+                active = np.array(still, dtype=np.intp)
+                grow = min(max(plan.n_masks - plan.n_fixed, 2), cap - plan.n_masks)  # double the sample
+                if len(active) and plan.extend(grow) == 0:
+                    break
+        finally:
+            engine.close()
+        return [self._result(X[i], targets[i], results[i][0], results[i][1], base, fx[i], space, evals[i],
+                             plan, link) for i in range(n)]
+
+    def _result(self, x, target, phi, se, base, fx, space, n_evaluations, plan, link):
+        shape = space.mask_shape if space.group_ids is None else (space.n_features,)
+        if target != "all":
+            phi, se = phi[:, 0], se[:, 0]
+        else:
+            shape = shape + (phi.shape[1],)
+        group_ids, feature_map = self._group_info(space)
+        return Attribution(
+            phi.reshape(shape), std_errors=se.reshape(shape), base_value=_pick(base, target),
+            output=_pick(fx, target), target=target, n_evaluations=n_evaluations,
+            method="kernel_shap", x=x, group_ids=group_ids, feature_map=feature_map,
+            info={"n_coalitions": 0 if plan is None else int(plan.n_masks),
+                  "exact": True if plan is None else bool(plan.exact), "link": link},
+        )
+
+
+def _pick(values, target):
+    picked = take_target(values, target)
+    return picked.copy() if target == "all" else float(picked)

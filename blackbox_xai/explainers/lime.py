@@ -1,0 +1,309 @@
+"""LIME: a weighted linear surrogate of the model around one input.
+
+Plans (one per mode), all evaluated by the shared engine:
+
+* tabular - values sampled around ``x``: ``x + sigma * N(0, 1)`` with ``sigma`` the training
+  data's standard deviations (interpretable features: the standardised offsets), or, with
+  ``discretize``, values drawn from each feature's training distribution (interpretable features:
+  "in the same quantile bin as x");
+* image - superpixels switched on or off (off: their mean colour, or ``masked_value``);
+* text - words switched on or off (off: removed, or replaced by ``mask_token``).
+
+The first sample is ``x`` itself. Estimator: a ridge regression of the outputs on the
+interpretable features, weighted by the kernel ``exp(-d^2 / (2 width^2))`` (lime's
+``sqrt(exp(-d^2 / width^2))``) of the distance ``d`` to ``x``: Euclidean for tabular data, cosine
+for on/off features. ``Attribution.info`` reports ``score`` (weighted R^2), ``intercept``,
+``local_prediction`` and ``kernel_width``.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from blackbox_xai._validation import (
+    check_array,
+    check_choice,
+    check_finite_scalar,
+    check_positive_int,
+    resolve_target,
+    seed_sequence,
+    take_target,
+)
+from blackbox_xai.adapters import as_model
+from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET
+from blackbox_xai.explainers._base import AttributionExplainer
+from blackbox_xai.explanation import Attribution
+from blackbox_xai.features import FeatureSpace, resolve_masked_input
+from blackbox_xai.maskers import Masker, TextMasker, ValueMasker
+
+MODES = ("tabular", "image", "text")
+TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+# --- the surrogate -------------------------------------------------------------------------------
+def weighted_ridge(Z, y, weights, alpha):
+    """Weighted ridge regression with an unpenalised intercept.
+
+    Minimises ``sum_i w_i (y_i - b - Z_i coef)^2 + alpha |coef|^2``. ``y`` is (n, K).
+    Returns ``coef`` (M, K), ``intercept`` (K,), ``score`` (K,): the weighted R^2.
+    """
+    w = weights / weights.sum()
+    z_mean, y_mean = w @ Z, w @ y
+    Zc, yc = Z - z_mean, y - y_mean
+    root = np.sqrt(weights)[:, None]
+    if alpha > 0:
+        gram = (Zc * weights[:, None]).T @ Zc + alpha * np.eye(Z.shape[1])
+        coef = np.linalg.solve(gram, (Zc * weights[:, None]).T @ yc)
+    else:  # least squares; minimum-norm where the design is rank-deficient
+        coef = np.linalg.lstsq(Zc * root, yc * root, rcond=None)[0]
+    intercept = y_mean - z_mean @ coef
+    resid = yc - Zc @ coef
+    total = weights @ yc**2
+    score = 1.0 - (weights @ resid**2) / np.where(total > 0, total, 1.0)
+    return coef, intercept, np.where(total > 0, score, 1.0)
+
+
+def kernel(distances, width):
+    """LIME's exponential kernel ``sqrt(exp(-d^2 / width^2))``."""
+    return np.sqrt(np.exp(-(distances**2) / width**2))
+
+
+def cosine_distance_to_ones(Z):
+    """Cosine distance of on/off rows to the all-on row."""
+    norms = np.sqrt(Z.sum(axis=1)) * np.sqrt(Z.shape[1])
+    return 1.0 - np.divide(Z.sum(axis=1), norms, out=np.zeros(len(Z)), where=norms > 0)
+
+
+def on_off_samples(rng, n_samples, n_features):
+    """Each feature on with probability 1/2; the first row is x (all on)."""
+    Z = rng.random((n_samples, n_features)) < 0.5
+    Z[0] = True
+    return Z
+
+
+# --- image features ------------------------------------------------------------------------------
+def grid_segments(height, width, grid):
+    """A grid of ``grid = (rows, cols)`` superpixels over an image of ``height x width``."""
+    rows = (np.arange(height) * grid[0]) // height
+    cols = (np.arange(width) * grid[1]) // width
+    return rows[:, None] * grid[1] + cols[None, :]
+
+
+def _channel_axis(x, channel_axis):
+    if x.ndim == 2:
+        return None
+    if x.ndim != 3:
+        raise ValueError(f"image mode takes x of shape (H, W), (H, W, C) or (C, H, W), got {x.shape}")
+    if channel_axis is not None:
+        return channel_axis % 3
+    if x.shape[-1] in (1, 3, 4):
+        return 2
+    if x.shape[0] in (1, 3, 4):
+        return 0
+    raise ValueError(f"cannot tell the channel axis of an image of shape {x.shape}; pass channel_axis")
+
+
+class LimeExplainer(AttributionExplainer):
+    """LIME for tabular rows, images and text.
+
+    Parameters
+    ----------
+    model : callable, sklearn estimator, torch module or Model
+        For text, a model taking an array of strings (e.g. a TF-IDF + classifier Pipeline).
+    training_data : array (N, M), optional
+        Tabular mode (required there): sets the sampling scale (standard deviations) and, with
+        ``discretize``, the quantile bins.
+    mode : {"tabular", "image", "text"}
+    n_samples : int
+        Perturbed samples per input, x itself included.
+    kernel_width : float, optional
+        Default ``0.75 * sqrt(M)`` (tabular), 0.25 (image, text; cosine distance).
+    alpha : float
+        Ridge penalty of the surrogate (lime's default 1.0; 0 for plain least squares).
+    discretize : None, "quartile" or "decile"
+        Tabular only; off by default (lime's default quartiles distort linear models).
+    segmentation : "grid", "slic" or int array
+        Image superpixels: a ``grid`` of cells, scikit-image's SLIC (needs scikit-image), or your
+        own integer map over the image's height and width.
+    grid : (int, int)
+        Cells of the grid segmentation; for "slic", their product is the number of segments.
+    channel_axis : int, optional
+        Channel axis of 3-D images (default: last axis if it has 1, 3 or 4 entries, else first).
+    masked_value : None, float or array
+        Image mode: what switched-off superpixels take; None: each superpixel's mean colour.
+    mask_token : str
+        Text mode: what replaces switched-off words ("" removes them).
+    target : None, int or "all"
+    random_state : None, int, SeedSequence or Generator
+        The same seed gives bit-identical results for any batch size and executor;
+        ``explain_batch(X)[i]`` equals ``explain(X[i])``.
+    batch_size, executor, progress, memory_budget
+        Execution settings (see :class:`~blackbox_xai.engine.Engine`).
+    """
+
+    def __init__(self, model, training_data=None, *, mode="tabular", n_samples=5000, kernel_width=None,
+                 alpha=1.0, discretize=None, segmentation="grid", grid=(4, 4), channel_axis=None,
+                 masked_value=None, mask_token="", target=None, random_state=None, batch_size=None,
+                 executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET):
+        self.model = model
+        self.training_data = training_data
+        self.mode = mode
+        self.n_samples = n_samples
+        self.kernel_width = kernel_width
+        self.alpha = alpha
+        self.discretize = discretize
+        self.segmentation = segmentation
+        self.grid = grid
+        self.channel_axis = channel_axis
+        self.masked_value = masked_value
+        self.mask_token = mask_token
+        self.target = target
+        self.random_state = random_state
+        self.batch_size = batch_size
+        self.executor = executor
+        self.progress = progress
+        self.memory_budget = memory_budget
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _check_inputs(self, x, name, batch=False):
+        if check_choice(self.mode, "mode", MODES) != "text":
+            return super()._check_inputs(x, name, batch)
+        docs = list(x) if batch and not isinstance(x, str) else [x]
+        if batch and isinstance(x, str):
+            raise ValueError(f"{name} must be a list of documents, got one string; use explain()")
+        for i, doc in enumerate(docs):
+            if not isinstance(doc, str):
+                raise ValueError(f"text mode explains strings; {name}[{i}] is {type(doc).__name__}")
+        return docs
+
+    # -- the run -------------------------------------------------------------------------------
+    def _explain(self, X, targets, labels):
+        mode = check_choice(self.mode, "mode", MODES)
+        self._n = check_positive_int(self.n_samples, "n_samples", allow_none=False)
+        if self._n < 2:
+            raise ValueError(f"n_samples must be at least 2 (x and one perturbation), got {self._n}")
+        self._alpha = check_finite_scalar(self.alpha, "alpha")
+        if self._alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {self._alpha}")
+        self._seed = seed_sequence(self.random_state)
+        model = as_model(self.model)
+        engine = self._engine(model)
+        try:
+            if mode == "tabular":
+                return self._tabular(X, targets, labels, engine)
+            explain_one = self._image if mode == "image" else self._text
+            return [explain_one(X[i], targets[i], labels[i], engine) for i in range(len(X))]
+        finally:
+            engine.close()
+
+    def _fit(self, x, Z, outputs, distances, target, n_evaluations, default_width, **fields):
+        width = default_width if self.kernel_width is None else check_finite_scalar(self.kernel_width, "kernel_width")
+        if width <= 0:
+            raise ValueError(f"kernel_width must be positive, got {width}")
+        target = resolve_target(self._target(target), outputs[0])
+        y = outputs if target == "all" else outputs[:, [target]]
+        coef, intercept, score = weighted_ridge(Z.astype(np.float64), y, kernel(distances, width), self._alpha)
+        local = intercept + Z[0] @ coef
+
+        def scalar_or_list(v):
+            return v.tolist() if target == "all" else float(v[0])
+
+        info = {"score": scalar_or_list(score), "intercept": scalar_or_list(intercept),
+                "local_prediction": scalar_or_list(local), "kernel_width": float(width),
+                "alpha": self._alpha, **fields.pop("info", {})}
+        values = coef if target == "all" else coef[:, 0]
+        output = take_target(outputs[0], target)
+        return Attribution(
+            values, base_value=intercept.copy() if target == "all" else float(intercept[0]),
+            output=output.copy() if target == "all" else float(output), target=target,
+            n_evaluations=n_evaluations, method="lime", x=x, info=info, **fields,
+        )
+
+    def _tabular(self, X, targets, labels, engine):
+        if X.ndim != 2:
+            raise ValueError(f"tabular mode explains rows of shape (M,); got inputs of shape {X.shape[1:]}")
+        if self.training_data is None:
+            raise ValueError("tabular mode needs training_data (N, M) for its sampling statistics")
+        train = check_array(self.training_data, "training_data", min_ndim=2)
+        if train.shape[1:] != X.shape[1:]:
+            raise ValueError(f"training_data has shape {train.shape} but x has shape {X.shape[1:]}")
+        m, n = X.shape[1], self._n
+        rng = np.random.default_rng(self._seed)
+        if self.discretize is None:
+            sigma = train.std(axis=0)
+            sigma[sigma == 0] = 1.0
+            offsets = rng.standard_normal((n, m))
+            offsets[0] = 0.0
+        else:
+            q = {"quartile": 4, "decile": 10}[check_choice(self.discretize, "discretize", ("quartile", "decile"))]
+            edges = np.quantile(train, np.linspace(0, 1, q + 1)[1:-1], axis=0)  # (q-1, M)
+            picks = train[rng.integers(len(train), size=(n, m)), np.arange(m)]
+        masker = ValueMasker(X.astype(np.float64), FeatureSpace(X.shape[1:]))
+        results = []
+        for i, x in enumerate(X):
+            if self.discretize is None:
+                values, Z = x + offsets * sigma, offsets
+                distances = np.linalg.norm(offsets, axis=1)
+            else:
+                values = picks.copy()
+                values[0] = x
+                bins = np.stack([np.searchsorted(edges[:, j], values[:, j], side="right") for j in range(m)], 1)
+                Z = (bins == bins[0]).astype(np.float64)
+                distances = np.sqrt(m - Z.sum(axis=1))
+            outputs = engine.evaluate(masker, np.full(n, i), values, labels)
+            results.append(self._fit(x, Z, outputs, distances, targets[i], n, 0.75 * np.sqrt(m),
+                                     info={"discretize": self.discretize}))
+        return results
+
+    def _segments(self, x, spatial):
+        if isinstance(self.segmentation, str):
+            kind = check_choice(self.segmentation, "segmentation", ("grid", "slic"))
+            grid = tuple(int(g) for g in self.grid)
+            if kind == "grid":
+                return grid_segments(*spatial, grid)
+            try:
+                from skimage.segmentation import slic
+            except ImportError as exc:
+                raise ImportError("segmentation='slic' needs scikit-image: pip install scikit-image") from exc
+            return slic(x, n_segments=grid[0] * grid[1], channel_axis=-1 if x.ndim == 3 else None, start_label=0)
+        segments = np.asarray(self.segmentation)
+        if segments.shape != spatial or not np.issubdtype(segments.dtype, np.integer):
+            raise ValueError(f"segmentation must be an int map of shape {spatial}, got "
+                             f"{segments.dtype} {segments.shape}")
+        return segments
+
+    def _image(self, x, target, label, engine):
+        axis = _channel_axis(x, self.channel_axis)
+        hwc = x if axis in (None, 2) else np.moveaxis(x, 0, -1)
+        segments = self._segments(hwc, hwc.shape[:2])
+        group_map = segments if axis is None else np.expand_dims(segments, axis)
+        space = FeatureSpace(x.shape, group_map)
+        if self.masked_value is None:  # each superpixel's mean colour, per channel
+            pixels = hwc.reshape(hwc.shape[0], hwc.shape[1], -1)
+            inv = np.unique(segments, return_inverse=True)[1].ravel()
+            counts = np.bincount(inv)
+            means = np.stack([np.bincount(inv, pixels[..., c].ravel()) / counts for c in range(pixels.shape[2])], 1)
+            filled = means[inv].reshape(pixels.shape)
+            filled = filled.reshape(hwc.shape) if axis is not None else filled[..., 0]
+            masked = filled if axis in (None, 2) else np.moveaxis(filled, -1, 0)
+        else:
+            masked = resolve_masked_input(self.masked_value, x.shape)
+        Z = on_off_samples(np.random.default_rng(self._seed), self._n, space.n_features)
+        outputs = engine.evaluate(Masker(x[None], masked, space), np.zeros(self._n, np.intp), Z, [label])
+        group_ids, feature_map = self._group_info(space)
+        return self._fit(x, Z, outputs, cosine_distance_to_ones(Z), target, self._n, 0.25,
+                         group_ids=group_ids, feature_map=feature_map)
+
+    def _text(self, doc, target, label, engine):
+        matches = list(TOKEN.finditer(doc))
+        if not matches:
+            raise ValueError(f"{label} has no words to explain: {doc[:60]!r}")
+        words, feature_of_token = np.unique([m.group() for m in matches], return_inverse=True)
+        spans = [m.span() for m in matches]
+        masker = TextMasker(doc, spans, feature_of_token, self.mask_token)
+        Z = on_off_samples(np.random.default_rng(self._seed), self._n, len(words))
+        outputs = engine.evaluate(masker, np.zeros(self._n, np.intp), Z, [label])
+        return self._fit(doc, Z, outputs, cosine_distance_to_ones(Z), target, self._n, 0.25,
+                         feature_names=[str(w) for w in words],
+                         info={"spans": [list(s) for s in spans], "feature_of_token": feature_of_token.tolist()})

@@ -1,0 +1,107 @@
+"""LIME: recovers linear models, deterministic, tabular / image / text modes."""
+import numpy as np
+import pytest
+
+from blackbox_xai import LimeExplainer
+from blackbox_xai.explainers.lime import grid_segments, weighted_ridge
+
+RNG = np.random.default_rng(5)
+
+
+def test_weighted_ridge_matches_sklearn():
+    from sklearn.linear_model import Ridge
+
+    Z, y, w = RNG.normal(size=(50, 4)), RNG.normal(size=(50, 1)), RNG.random(50)
+    coef, intercept, score = weighted_ridge(Z, y, w, alpha=1.0)
+    ref = Ridge(alpha=1.0).fit(Z, y[:, 0], sample_weight=w)
+    np.testing.assert_allclose(coef[:, 0], ref.coef_, atol=1e-10)
+    assert intercept[0] == pytest.approx(ref.intercept_, abs=1e-10)
+    assert score[0] == pytest.approx(ref.score(Z, y[:, 0], sample_weight=w), abs=1e-10)
+
+
+def test_image_on_off_recovers_each_superpixels_share():
+    x, w = RNG.random((8, 8, 3)), RNG.normal(size=(8, 8, 3))
+    model = lambda b: b.reshape(len(b), -1) @ w.ravel()  # noqa: E731
+    result = LimeExplainer(model, mode="image", grid=(2, 2), masked_value=0.0, alpha=0.0, n_samples=100,
+                           random_state=0).explain(x)
+    segments = grid_segments(8, 8, (2, 2))
+    np.testing.assert_allclose(result.values, [(w * x)[segments == k].sum() for k in range(4)], atol=1e-10)
+    assert result.info["score"] == pytest.approx(1.0)
+    assert result.to_input().shape == x.shape
+
+
+def test_image_channel_first_equals_channel_last():
+    x, w = RNG.random((8, 8, 3)), RNG.normal(size=(8, 8, 3))
+    last = LimeExplainer(lambda b: b.reshape(len(b), -1) @ w.ravel(), mode="image", grid=(2, 2),
+                         n_samples=64, random_state=1).explain(x)
+    first = LimeExplainer(lambda b: np.moveaxis(b, 1, -1).reshape(len(b), -1) @ w.ravel(), mode="image",
+                          grid=(2, 2), n_samples=64, random_state=1).explain(np.moveaxis(x, -1, 0))
+    np.testing.assert_allclose(first.values, last.values, atol=1e-12)
+
+
+def test_tabular_recovers_a_linear_model_without_discretisation():
+    m = 6
+    w, train = RNG.normal(size=m), RNG.normal(size=(400, m)) * np.arange(1, m + 1)
+    result = LimeExplainer(lambda b: b @ w + 1.0, train, alpha=0.0, random_state=0).explain(train[0])
+    # the interpretable features are standardised offsets: coefficient = w * training std
+    np.testing.assert_allclose(result.values, w * train.std(axis=0), rtol=1e-9)
+    assert result.info["score"] == pytest.approx(1.0)
+    assert result.info["local_prediction"] == pytest.approx(train[0] @ w + 1.0)
+
+
+def test_discretisation_is_optional_and_reported():
+    m = 4
+    w, train = RNG.normal(size=m), RNG.normal(size=(300, m))
+    result = LimeExplainer(lambda b: b @ w, train, discretize="quartile", n_samples=500,
+                           random_state=0).explain(train[1])
+    assert result.info["discretize"] == "quartile" and result.values.shape == (m,)
+
+
+def test_text_words_on_off():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    docs = ["good great fine", "bad awful poor", "great good", "awful bad"] * 5
+    clf = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(docs, [1, 0, 1, 0] * 5)
+    doc = "this movie is great, not bad at all!"
+    result = LimeExplainer(clf, mode="text", n_samples=500, random_state=0).explain(doc, target=1)
+    named = dict(zip(result.feature_names, result.values))
+    assert named["great"] > 0.05 and named["bad"] < -0.05
+    assert abs(named["movie"]) < 0.05 * named["great"]  # not in the vocabulary: no effect of its own
+    assert [doc[a:b] for a, b in result.info["spans"]][:2] == ["this", "movie"]
+    batch = LimeExplainer(clf, mode="text", n_samples=500, random_state=0).explain_batch([doc, "bad"], target=1)
+    np.testing.assert_array_equal(batch[0].values, result.values)
+
+
+def test_deterministic_and_fresh_per_input():
+    w, train = RNG.normal(size=5), RNG.normal(size=(100, 5))
+    model = lambda b: np.tanh(b @ w)  # noqa: E731
+    a = LimeExplainer(model, train, n_samples=300, random_state=3).explain_batch(train[:3])
+    b = LimeExplainer(model, train, n_samples=300, random_state=3).explain_batch(train[:3])
+    for ra, rb, x in zip(a, b, train[:3]):
+        np.testing.assert_array_equal(ra.values, rb.values)
+        single = LimeExplainer(model, train, n_samples=300, random_state=3).explain(x)
+        np.testing.assert_array_equal(single.values, ra.values)
+    other = LimeExplainer(model, train, n_samples=300, random_state=4).explain(train[0])
+    assert not np.array_equal(other.values, a[0].values)
+
+
+def test_errors():
+    model = lambda b: b.sum(axis=1)  # noqa: E731
+    with pytest.raises(ValueError, match="needs training_data"):
+        LimeExplainer(model).explain(np.ones(3))
+    with pytest.raises(ValueError, match="training_data has shape"):
+        LimeExplainer(model, np.ones((5, 2))).explain(np.ones(3))
+    with pytest.raises(ValueError, match="mode"):
+        LimeExplainer(model, mode="audio").explain(np.ones(3))
+    with pytest.raises(ValueError, match="explains strings"):
+        LimeExplainer(model, mode="text").explain(3.0)
+    with pytest.raises(ValueError, match="channel axis"):
+        LimeExplainer(model, mode="image").explain(np.ones((5, 6, 7)))
+    with pytest.raises(ValueError, match="segmentation must be"):
+        LimeExplainer(model, mode="image", segmentation=np.zeros((2, 2), int)).explain(np.ones((4, 4)))
+    with pytest.raises(ValueError, match="n_samples must be at least 2"):
+        LimeExplainer(model, np.ones((5, 3)), n_samples=1).explain(np.ones(3))
+    with pytest.raises(ValueError, match="alpha"):
+        LimeExplainer(model, np.ones((5, 3)), alpha=-1.0).explain(np.ones(3))
