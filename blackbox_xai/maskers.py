@@ -85,6 +85,11 @@ class Masker:
         return outputs
 
 
+def _uint_view(a):
+    """The same memory as unsigned integers of the same width (float32 -> uint32, ...)."""
+    return a.view(np.dtype(f"u{a.dtype.itemsize}"))
+
+
 class BackgroundMasker(Masker):
     """Masked features take their values from every row of a background set; outputs are the
     (weighted) mean over the background: ``v(S) = sum_b w_b f(x_S, b_notS)``.
@@ -106,10 +111,20 @@ class BackgroundMasker(Masker):
         self.weights = w / w.sum()
 
     def build(self, rows, masks, out=None) -> np.ndarray:
+        """``where(keep, x, b)`` for every mask and background row ``b``, as bit operations on the
+        values' binary representation: ``b ^ ((x ^ b) & keep)`` is exact (every value is copied,
+        never computed) and runs about twice as fast as a masked copy with a broadcast mask."""
         n, nb, p = len(rows), len(self.background), self.X.shape[1]
         flat = self._flat_out(n * nb, out).reshape(n, nb, p)
-        np.copyto(flat, self.background[None])
-        np.copyto(flat, self.X[rows][:, None, :], where=self._keep(masks)[:, None, :])
+        bits = _uint_view(flat)
+        background = _uint_view(self.background)[None]
+        keep = (-self._keep(masks).astype(np.int64)).astype(bits.dtype)[:, None, :]  # ones where kept
+        if n and rows[0] == rows[-1] and np.all(rows == rows[0]):  # one input: x ^ b once, 2 passes
+            np.bitwise_and(keep, _uint_view(self.X[rows[0]]) ^ background, out=bits)
+        else:
+            np.bitwise_xor(_uint_view(self.X[rows])[:, None, :], background, out=bits)
+            np.bitwise_and(bits, keep, out=bits)
+        np.bitwise_xor(bits, background, out=bits)
         return flat.reshape((n * nb,) + self.input_shape)
 
     def reduce(self, outputs) -> np.ndarray:

@@ -264,3 +264,13 @@ def test_errors():
         KernelShapExplainer(f, np.zeros((2, 5)), background_weights=[1.0]).explain(x)
     with pytest.raises(ValueError, match="target"):
         KernelShapExplainer(f, np.zeros(5), target="most").explain(x)
+
+
+def test_plan_stops_when_the_sampled_sizes_are_exhausted():
+    # 14 coalitions exist for M = 4; a budget of 13 cannot enumerate size 2 (6 coalitions) after
+    # size 1 (8): sampling must stop at the 6 distinct size-2 coalitions, not loop forever
+    plan = CoalitionPlan(4, 13, np.random.default_rng(0))
+    assert plan.n_masks <= 13 and len(np.unique(plan.masks, axis=0)) == plan.n_masks
+    before = plan.n_masks
+    assert before + plan.extend(100) == plan.n_masks <= 14
+    assert len(np.unique(plan.masks, axis=0)) == plan.n_masks

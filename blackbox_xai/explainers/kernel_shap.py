@@ -53,47 +53,69 @@ def _subsets(n_features, size) -> np.ndarray:
     return masks
 
 
+def _largest_remainder(total: int, shares) -> np.ndarray:
+    """Split ``total`` into integers proportional to ``shares`` (largest remainders get the rest)."""
+    exact = total * shares / shares.sum()
+    counts = np.floor(exact).astype(np.intp)
+    counts[np.argsort(counts - exact, kind="stable")[: total - counts.sum()]] += 1
+    return counts
+
+
 class CoalitionPlan:
     """The coalitions of one KernelSHAP run and their Shapley-kernel weights.
 
-    ``masks`` (n, M) are distinct. Enumerated coalitions carry a fixed weight; sampled ones get
-    ``sampled_mass / (2 * n_draws)`` per appearance in a drawn pair (``draws_a`` / ``draws_b``
-    index the pair's two members in ``masks``). :meth:`extend` draws more pairs.
+    Coalitions come in complementary pairs grouped by size ``s <= M/2`` (a pair holds one
+    coalition of size s and one of size M - s). The budget is shared among sizes in proportion to
+    ``sqrt`` of their kernel mass (the geometric mean of the Shapley-kernel and leverage-score
+    sampling distributions); a size whose share covers all of its pairs is enumerated, and the
+    share is re-divided among the rest until none fits. Sampled sizes are strata: each gets a
+    fixed number of uniformly drawn pairs, and each draw of stratum ``k`` puts
+    ``pair_mass[k] / (2 * draws in k)`` on both of its coalitions, so the weights are unbiased
+    for the kernel's. Duplicates are merged; draws continue until the budget is spent in
+    distinct coalitions. Measured on a GBM over 30 features this cuts the error at equal
+    evaluations by about a fifth against kernel-proportional sampling (benchmarks/shap_bench.py).
+
+    ``masks`` (n, M) are distinct; ``draws_a`` / ``draws_b`` index each drawn pair's members in
+    ``masks`` and ``draw_stratum`` its stratum. :meth:`extend` draws more pairs.
     """
 
     def __init__(self, n_features: int, budget: int, rng: np.random.Generator):
         m = n_features
         self.n_features, self.rng = m, rng
         mass = size_weights(m)
+        sizes = np.arange(1, m // 2 + 1)
+        middle = 2 * sizes == m
+        pair_mass = mass[sizes - 1] * np.where(middle, 1, 2)
+        n_pairs = np.array([comb(m, int(k)) // (2 if mid else 1) for k, mid in zip(sizes, middle)], dtype=float)
+        share = np.sqrt(pair_mass)
+        enumerated, left = np.zeros(len(sizes), dtype=bool), budget
+        while not enumerated.all():  # water-filling: enumerate every size its share covers
+            active = np.flatnonzero(~enumerated)
+            fits = (left / 2) * share[active] / share[active].sum() >= n_pairs[active]
+            if not fits.any():
+                break
+            enumerated[active[fits]] = True
+            left -= int(2 * n_pairs[active[fits]].sum())
         fixed_masks, fixed_weights = [], []
-        remaining = budget
-        self.sample_sizes = []
-        for s in range(1, m // 2 + 1):
-            paired = 2 * s != m
-            count = comb(m, s) * (2 if paired else 1)
-            if not self.sample_sizes and count <= remaining:
-                for size in ((s, m - s) if paired else (s,)):
-                    fixed_masks.append(_subsets(m, size))
-                    fixed_weights.append(np.full(comb(m, size), mass[size - 1] / comb(m, size)))
-                remaining -= count
-            else:
-                self.sample_sizes.append(s)
+        for k in np.flatnonzero(enumerated):
+            for size in sorted({int(sizes[k]), m - int(sizes[k])}):
+                fixed_masks.append(_subsets(m, size))
+                fixed_weights.append(np.full(comb(m, size), mass[size - 1] / comb(m, size)))
         self.n_fixed = sum(len(a) for a in fixed_masks)
         self._masks = fixed_masks
         self.fixed_weights = np.concatenate(fixed_weights) if fixed_weights else np.zeros(0)
-        sizes = np.array(self.sample_sizes, dtype=np.intp)
-        pair_mass = np.array([mass[s - 1] * (1 if 2 * s == m else 2) for s in sizes])
-        self.sampled_mass = float(pair_mass.sum())
-        self._size_p = pair_mass / self.sampled_mass if len(sizes) else None
-        self._index = {}
-        self.draws_a, self.draws_b = [], []
+        self.sample_sizes = sizes[~enumerated]
+        self.stratum_mass = pair_mass[~enumerated]
+        self._share = share[~enumerated]
+        self._keys = _row_keys(np.zeros((0, m), dtype=bool))  # of the sampled coalitions
+        self.draws_a = self.draws_b = self.draw_stratum = np.zeros(0, dtype=np.intp)
         self.n_masks = self.n_fixed
-        if len(sizes):
-            self.extend(remaining)
+        if len(self.sample_sizes):
+            self.extend(left)
 
     @property
     def exact(self) -> bool:
-        return not self.sample_sizes
+        return len(self.sample_sizes) == 0
 
     @property
     def masks(self) -> np.ndarray:
@@ -101,46 +123,66 @@ class CoalitionPlan:
             self._masks = [np.concatenate(self._masks)] if self._masks else [np.zeros((0, self.n_features), bool)]
         return self._masks[0]
 
+    def draw_weights(self) -> np.ndarray:
+        """The weight each drawn pair puts on each of its two coalitions."""
+        counts = np.bincount(self.draw_stratum, minlength=len(self.sample_sizes))
+        return (self.stratum_mass / (2 * np.maximum(counts, 1)))[self.draw_stratum]
+
     def weights(self) -> np.ndarray:
         w = np.zeros(self.n_masks)
         w[: self.n_fixed] = self.fixed_weights
-        if self.draws_a:
-            half = self.sampled_mass / (2 * len(self.draws_a))
+        if len(self.draws_a):
+            half = self.draw_weights()
             np.add.at(w, self.draws_a, half)
             np.add.at(w, self.draws_b, half)
         return w
 
     def extend(self, budget: int) -> int:
         """Draw complementary pairs until ``budget`` new distinct coalitions are added (or the
-        sampled sizes are exhausted). Returns how many were added."""
-        m, added, new = self.n_features, 0, []
-        for _ in range(64):  # rounds: each draws as many pairs as still fit
+        sampled sizes are exhausted). Returns how many were added. Vectorised: each round draws
+        as many pairs as still fit, split among the strata, in random order, and keeps the
+        longest prefix of draws within the budget."""
+        m, added, stalled = self.n_features, 0, 0
+        while stalled < 8:  # 8 rounds in a row without a new coalition: the strata are exhausted
             want = (budget - added) // 2
             if want < 1:
                 break
-            sizes = self.rng.choice(self.sample_sizes, size=want, p=self._size_p)
+            strata = np.repeat(np.arange(len(self.sample_sizes)), _largest_remainder(want, self._share))
+            strata = strata[self.rng.permutation(want)]
             ranks = self.rng.random((want, m)).argsort(axis=1).argsort(axis=1)
-            za = ranks < sizes[:, None]
-            keys_a = [r.tobytes() for r in np.packbits(za, axis=1)]
-            keys_b = [r.tobytes() for r in np.packbits(~za, axis=1)]
-            before = added
-            for j in range(want):
-                fresh = [k for k in (keys_a[j], keys_b[j]) if k not in self._index]
-                if added + len(fresh) > budget:
-                    break
-                for key, z in zip((keys_a[j], keys_b[j]), (za[j], ~za[j])):
-                    if key not in self._index:
-                        self._index[key] = self.n_masks + len(new)
-                        new.append(z)
-                self.draws_a.append(self._index[keys_a[j]])
-                self.draws_b.append(self._index[keys_b[j]])
-                added += len(fresh)
-            if added == before:
+            pairs = np.empty((2 * want, m), dtype=bool)
+            pairs[0::2] = ranks < self.sample_sizes[strata][:, None]
+            pairs[1::2] = ~pairs[0::2]
+            keys = _row_keys(pairs)
+            n_old = len(self._keys)
+            unique, first, inverse = np.unique(np.concatenate([self._keys, keys]), return_index=True,
+                                               return_inverse=True)
+            pos = np.arange(n_old, n_old + 2 * want)
+            fresh = first[inverse[pos]] == pos
+            kept = int(np.searchsorted(np.cumsum(fresh.reshape(want, 2).sum(axis=1)), budget - added,
+                                       side="right"))
+            fresh = fresh[: 2 * kept]
+            if kept == 0:
                 break
-        if new:
-            self._masks.append(np.array(new))
-            self.n_masks += len(new)
+            stalled = 0 if fresh.any() else stalled + 1
+            mask_of = np.full(len(unique), -1, dtype=np.intp)  # unique key -> row of self.masks
+            mask_of[inverse[:n_old]] = self.n_fixed + np.arange(n_old)
+            mask_of[inverse[pos[: 2 * kept][fresh]]] = self.n_masks + np.arange(int(fresh.sum()))
+            rows = mask_of[inverse[pos[: 2 * kept]]]
+            self.draws_a = np.r_[self.draws_a, rows[0::2]]
+            self.draws_b = np.r_[self.draws_b, rows[1::2]]
+            self.draw_stratum = np.r_[self.draw_stratum, strata[:kept]]
+            self._masks.append(pairs[: 2 * kept][fresh])
+            self._keys = np.concatenate([self._keys, keys[: 2 * kept][fresh]])
+            self.n_masks += int(fresh.sum())
+            added += int(fresh.sum())
         return added
+
+
+def _row_keys(masks) -> np.ndarray:
+    """One hashable, sortable key per boolean row (its packed bits as a void scalar)."""
+    packed = np.ascontiguousarray(np.packbits(masks, axis=1))
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 
 def solve_shapley_regression(masks, weights, y, delta):
@@ -181,23 +223,29 @@ def solve_shapley_regression(masks, weights, y, delta):
 
 
 def sandwich_std_errors(plan, design, residuals, gram_inv) -> np.ndarray:
-    """Standard errors (M, K) of the values from the spread of the sampled pairs' scores."""
+    """Standard errors (M, K) of the values: the sandwich (delta-method) variance of the
+    regression, from the spread of the drawn pairs' scores within each stratum."""
     n_draws = len(plan.draws_a)
     k = residuals.shape[1]
     if plan.exact:
         return np.zeros((plan.n_features, k))
     if n_draws < 2:
         return np.full((plan.n_features, k), np.nan)
-    a, b = np.asarray(plan.draws_a), np.asarray(plan.draws_b)
-    half = plan.sampled_mass / (2 * n_draws)
+    a, b = plan.draws_a, plan.draws_b
+    half = plan.draw_weights()[:, None, None]
     scores = half * (design[a][:, :, None] * residuals[a][:, None, :]
                      + design[b][:, :, None] * residuals[b][:, None, :])  # (d, M-1, K)
-    scores -= scores.mean(axis=0)
-    influence = np.einsum("dmk,mj->djk", scores, gram_inv)
-    scale = n_draws / (n_draws - 1)
-    var = scale * np.einsum("djk,djk->jk", influence, influence)
-    var_last = scale * np.einsum("dk,dk->k", influence.sum(axis=1), influence.sum(axis=1))
-    return np.sqrt(np.vstack([var, var_last[None]]))
+    counts = np.bincount(plan.draw_stratum, minlength=len(plan.sample_sizes))
+    means = np.zeros((len(counts),) + scores.shape[1:])
+    np.add.at(means, plan.draw_stratum, scores)
+    means /= np.maximum(counts, 1)[:, None, None]
+    lone = counts[plan.draw_stratum] < 2  # a stratum of one draw: centre on the overall mean
+    scores = np.where(lone[:, None, None], scores - scores.mean(axis=0), scores - means[plan.draw_stratum])
+    scale = (counts / np.maximum(counts - 1, 1))[plan.draw_stratum][:, None, None]
+    influence = np.einsum("dmk,mj->djk", scores * np.sqrt(scale), gram_inv)
+    var = np.einsum("djk,djk->jk", influence, influence)
+    total = influence.sum(axis=1)
+    return np.sqrt(np.vstack([var, np.einsum("dk,dk->k", total, total)[None]]))
 
 
 def _apply_link(values, link):

@@ -1,0 +1,145 @@
+"""KernelSHAP accuracy and speed against shap's KernelExplainer, side by side in one run.
+
+Setting (issue 3, specs/perturbation.md): load_breast_cancer (30 features), a
+GradientBoostingClassifier's margin (decision_function), 50 background rows. Ground truth:
+interventional TreeSHAP (shap.TreeExplainer with the same background), exact for this model.
+
+Printed per method: median relative error over the explained rows (L2 norm of the error over the
+L2 norm of the true values), model rows evaluated per explanation, wall time per explanation, and
+that time over the pure model time for the same rows (the rows the explainer sent, replayed
+through the model with the same batching).
+
+Targets: at 2,048 coalitions our median error <= 0.5x shap's (shap with l1_reg=0, i.e. no feature
+selection), and our time / pure model time <= 1.15.
+
+Needs shap (not a dependency of blackbox-xai): ``pip install shap``.
+
+    python benchmarks/shap_bench.py            # ~1 minute on 2 cores
+    python benchmarks/shap_bench.py --rows 5   # quicker
+"""
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+from blackbox_xai import KernelShapExplainer, as_model
+
+
+class Recorder:
+    """A model wrapper that keeps a copy of every batch (to replay them without the explainer)."""
+
+    def __init__(self, fn):
+        self.fn, self.batches = fn, []
+
+    def __call__(self, batch):
+        self.batches.append(np.array(batch))
+        return self.fn(batch)
+
+
+def pure_model_time(fn, batches, repeats):
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for b in batches:
+            fn(b)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def timed_explain(explain, repeats):
+    """(best wall time, result) over ``repeats`` runs."""
+    best, result = np.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = explain()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def rel_error(values, truth):
+    return float(np.linalg.norm(values - truth) / np.linalg.norm(truth))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=10, help="rows explained (default 10)")
+    parser.add_argument("--samples", type=int, default=2048, help="coalitions per explanation")
+    parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
+    args = parser.parse_args()
+
+    import shap
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X_train, X_test, y_train, _ = train_test_split(X, y, random_state=0)
+    gbm = GradientBoostingClassifier(random_state=0).fit(X_train, y_train)
+    background = X_train[:50]
+    rows = X_test[: args.rows]
+    margin = gbm.decision_function
+
+    truth = shap.TreeExplainer(gbm, data=background, feature_perturbation="interventional",
+                               model_output="raw").shap_values(rows)
+    check = np.abs(truth.sum(axis=1) - (margin(rows) - margin(background).mean())).max()
+    print(f"breast_cancer: {X.shape[1]} features, GBM margin, {len(background)} background rows, "
+          f"{len(rows)} rows explained, {args.samples} coalitions; TreeSHAP efficiency gap {check:.1e}")
+
+    # --- ours ---------------------------------------------------------------------------------
+    ours_err, ours_time, ours_model, ours_evals = [], 0.0, 0.0, 0
+    for i, x in enumerate(rows):
+        explainer = KernelShapExplainer(as_model(gbm, method="decision_function"), background,
+                                        n_samples=args.samples, random_state=i)
+        t, result = timed_explain(lambda: explainer.explain(x), args.repeats)
+        recorder = Recorder(margin)
+        KernelShapExplainer(recorder, background, n_samples=args.samples, random_state=i).explain(x)
+        ours_time += t
+        ours_model += pure_model_time(margin, recorder.batches, args.repeats)
+        ours_evals += result.n_evaluations
+        ours_err.append(rel_error(result.values, truth[i]))
+
+    # --- shap ---------------------------------------------------------------------------------
+    def run_shap(l1_reg):
+        errors, wall, model_time, evals = [], 0.0, 0.0, 0
+        for i, x in enumerate(rows):
+            np.random.seed(i)  # shap samples from NumPy's global RNG
+            recorder = Recorder(margin)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                kernel = shap.KernelExplainer(recorder, background)
+                values = kernel.shap_values(x, nsamples=args.samples, l1_reg=l1_reg, silent=True)
+            errors.append(rel_error(np.asarray(values).ravel(), truth[i]))
+            evals += sum(len(b) for b in recorder.batches)
+            model_time += pure_model_time(margin, recorder.batches, args.repeats)
+
+            def again():
+                np.random.seed(i)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return shap.KernelExplainer(margin, background).shap_values(
+                        x, nsamples=args.samples, l1_reg=l1_reg, silent=True)
+
+            wall += timed_explain(again, args.repeats)[0]
+        return errors, wall, model_time, evals
+
+    shap_err, shap_time, shap_model, shap_evals = run_shap(0)
+    dflt_err, _, _, _ = run_shap("num_features(10)")
+
+    n = len(rows)
+    print(f"\n{'method':<34}{'median rel err':>15}{'evals/row':>11}{'ms/row':>9}{'/ model':>9}")
+    print(f"{'blackbox-xai KernelShapExplainer':<34}{np.median(ours_err):>15.4f}{ours_evals // n:>11,}"
+          f"{1e3 * ours_time / n:>9.1f}{ours_time / ours_model:>9.3f}")
+    print(f"{'shap KernelExplainer l1_reg=0':<34}{np.median(shap_err):>15.4f}{shap_evals // n:>11,}"
+          f"{1e3 * shap_time / n:>9.1f}{shap_time / shap_model:>9.3f}")
+    print(f"{'shap KernelExplainer default l1_reg':<34}{np.median(dflt_err):>15.4f}")
+    print(f"\nerror ratio ours / shap (l1_reg=0): {np.median(ours_err) / np.median(shap_err):.3f}   "
+          f"(target <= 0.5)")
+    print(f"time / pure model time, ours: {ours_time / ours_model:.3f}   (target <= 1.15); "
+          f"wall time ours / shap: {ours_time / shap_time:.3f}")
+
+
+if __name__ == "__main__":
+    main()
