@@ -20,43 +20,16 @@ Needs shap (not a dependency of blackbox-xai): ``pip install shap``.
 from __future__ import annotations
 
 import argparse
-import time
+import os
+import sys
 import warnings
 
 import numpy as np
 
-from blackbox_xai import KernelShapExplainer, as_model
+sys.path.insert(0, os.path.dirname(__file__))
+from _timing import Recorder, best_time, replay_time  # noqa: E402
 
-
-class Recorder:
-    """A model wrapper that keeps a copy of every batch (to replay them without the explainer)."""
-
-    def __init__(self, fn):
-        self.fn, self.batches = fn, []
-
-    def __call__(self, batch):
-        self.batches.append(np.array(batch))
-        return self.fn(batch)
-
-
-def pure_model_time(fn, batches, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for b in batches:
-            fn(b)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def timed_explain(explain, repeats):
-    """(best wall time, result) over ``repeats`` runs."""
-    best, result = np.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = explain()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+from blackbox_xai import KernelShapExplainer, as_model  # noqa: E402
 
 
 def rel_error(values, truth):
@@ -93,11 +66,11 @@ def main():
     for i, x in enumerate(rows):
         explainer = KernelShapExplainer(as_model(gbm, method="decision_function"), background,
                                         n_samples=args.samples, random_state=i)
-        t, result = timed_explain(lambda: explainer.explain(x), args.repeats)
+        t, result = best_time(lambda: explainer.explain(x), args.repeats)
         recorder = Recorder(margin)
         KernelShapExplainer(recorder, background, n_samples=args.samples, random_state=i).explain(x)
         ours_time += t
-        ours_model += pure_model_time(margin, recorder.batches, args.repeats)
+        ours_model += replay_time(margin, recorder.batches, args.repeats)
         ours_evals += result.n_evaluations
         ours_err.append(rel_error(result.values, truth[i]))
 
@@ -112,8 +85,8 @@ def main():
                 kernel = shap.KernelExplainer(recorder, background)
                 values = kernel.shap_values(x, nsamples=args.samples, l1_reg=l1_reg, silent=True)
             errors.append(rel_error(np.asarray(values).ravel(), truth[i]))
-            evals += sum(len(b) for b in recorder.batches)
-            model_time += pure_model_time(margin, recorder.batches, args.repeats)
+            evals += recorder.n_rows
+            model_time += replay_time(margin, recorder.batches, args.repeats)
 
             def again():
                 np.random.seed(i)
@@ -122,7 +95,7 @@ def main():
                     return shap.KernelExplainer(margin, background).shap_values(
                         x, nsamples=args.samples, l1_reg=l1_reg, silent=True)
 
-            wall += timed_explain(again, args.repeats)[0]
+            wall += best_time(again, args.repeats)[0]
         return errors, wall, model_time, evals
 
     shap_err, shap_time, shap_model, shap_evals = run_shap(0)

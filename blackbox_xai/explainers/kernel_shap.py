@@ -149,10 +149,11 @@ class CoalitionPlan:
                 break
             strata = np.repeat(np.arange(len(self.sample_sizes)), _largest_remainder(want, self._share))
             strata = strata[self.rng.permutation(want)]
-            ranks = self.rng.random((want, m)).argsort(axis=1).argsort(axis=1)
+            order = self.rng.random((want, m)).argsort(axis=1)  # a random order of the features
             pairs = np.empty((2 * want, m), dtype=bool)
-            pairs[0::2] = ranks < self.sample_sizes[strata][:, None]
-            pairs[1::2] = ~pairs[0::2]
+            first = pairs[0::2]  # the first s features of the order
+            first[np.arange(want)[:, None], order] = np.arange(m) < self.sample_sizes[strata][:, None]
+            pairs[1::2] = ~first
             keys = _row_keys(pairs)
             n_old = len(self._keys)
             unique, first, inverse = np.unique(np.concatenate([self._keys, keys]), return_index=True,

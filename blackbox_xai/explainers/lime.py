@@ -50,17 +50,16 @@ def weighted_ridge(Z, y, weights, alpha):
     """
     w = weights / weights.sum()
     z_mean, y_mean = w @ Z, w @ y
-    Zc, yc = Z - z_mean, y - y_mean
     root = np.sqrt(weights)[:, None]
+    Zw, yw = (Z - z_mean) * root, (y - y_mean) * root  # centred and weighted
     if alpha > 0:
-        gram = (Zc * weights[:, None]).T @ Zc + alpha * np.eye(Z.shape[1])
-        coef = np.linalg.solve(gram, (Zc * weights[:, None]).T @ yc)
+        coef = np.linalg.solve(Zw.T @ Zw + alpha * np.eye(Z.shape[1]), Zw.T @ yw)
     else:  # least squares; minimum-norm where the design is rank-deficient
-        coef = np.linalg.lstsq(Zc * root, yc * root, rcond=None)[0]
+        coef = np.linalg.lstsq(Zw, yw, rcond=None)[0]
     intercept = y_mean - z_mean @ coef
-    resid = yc - Zc @ coef
-    total = weights @ yc**2
-    score = 1.0 - (weights @ resid**2) / np.where(total > 0, total, 1.0)
+    total = np.einsum("ik,ik->k", yw, yw)
+    resid = yw - Zw @ coef
+    score = 1.0 - np.einsum("ik,ik->k", resid, resid) / np.where(total > 0, total, 1.0)
     return coef, intercept, np.where(total > 0, score, 1.0)
 
 
@@ -203,7 +202,7 @@ class LimeExplainer(AttributionExplainer):
             raise ValueError(f"kernel_width must be positive, got {width}")
         target = resolve_target(self._target(target), outputs[0])
         y = outputs if target == "all" else outputs[:, [target]]
-        coef, intercept, score = weighted_ridge(Z.astype(np.float64), y, kernel(distances, width), self._alpha)
+        coef, intercept, score = weighted_ridge(Z.astype(np.float64, copy=False), y, kernel(distances, width), self._alpha)
         local = intercept + Z[0] @ coef
 
         def scalar_or_list(v):
@@ -243,8 +242,9 @@ class LimeExplainer(AttributionExplainer):
         results = []
         for i, x in enumerate(X):
             if self.discretize is None:
-                values, Z = x + offsets * sigma, offsets
-                distances = np.linalg.norm(offsets, axis=1)
+                values, Z = np.multiply(offsets, sigma), offsets
+                values += x
+                distances = np.sqrt(np.einsum("ij,ij->i", offsets, offsets))
             else:
                 values = picks.copy()
                 values[0] = x

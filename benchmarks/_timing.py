@@ -1,0 +1,36 @@
+"""Timing helpers shared by the benchmarks."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+class Recorder:
+    """A model wrapper that keeps a copy of every batch, to replay them through the bare model."""
+
+    def __init__(self, fn):
+        self.fn, self.batches = fn, []
+
+    def __call__(self, batch):
+        self.batches.append(np.array(batch))
+        return self.fn(batch)
+
+    @property
+    def n_rows(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+
+def best_time(fn, repeats):
+    """(best wall time over ``repeats`` calls of ``fn()``, the last result)."""
+    best, result = np.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def replay_time(model, batches, repeats):
+    """Best time to push the recorded ``batches`` through ``model``, batch by batch."""
+    return best_time(lambda: [model(b) for b in batches], repeats)[0]
