@@ -3,6 +3,8 @@
 Each invariant is a checker function; every checker has a companion test showing that it fails on
 a deliberately broken explainer, so none of them can pass vacuously.
 """
+import pickle
+
 import numpy as np
 import pytest
 
@@ -25,9 +27,18 @@ def _sis(mode):
     return lambda model=l2, **kw: SISExplainer(model, 2.5, mode=mode, **kw)
 
 
-def _flat(model):
+class _Flat:
     """The table's models read rows of 12 numbers; the image explainer hands them 1x3x4 images."""
-    return (lambda b: model(b.reshape(len(b), -1))) if callable(model) else model
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, batch):
+        return self.model(batch.reshape(len(batch), -1))
+
+
+def _flat(model):
+    return _Flat(model) if callable(model) else model
 
 
 def _seeded(make):
@@ -88,8 +99,14 @@ def check_batch_equals_single(make, X, model=l2):
     assert_same(explainer.explain_batch(X), [explainer.explain(x) for x in X])
 
 
+def check_picklable(make, X, model=l2):
+    """An explainer pickles (for multiprocessing and Ray) and explains the same after the trip."""
+    explainer = make(model)
+    assert_same(explainer.explain_batch(X), pickle.loads(pickle.dumps(explainer)).explain_batch(X))
+
+
 CHECKS = [check_batch_size_invariance, check_executor_invariance, check_seed_reproducibility,
-          check_batch_equals_single]
+          check_batch_equals_single, check_picklable]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
@@ -124,6 +141,11 @@ class Stateful:
 def test_checker_catches_broken_explainer(check, model):
     with pytest.raises(AssertionError):
         check(EXPLAINERS["sis-exact"], X_SMALL, model=model)
+
+
+def test_pickle_check_catches_an_unpicklable_explainer():
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        check_picklable(EXPLAINERS["kernel-shap"], X_SMALL, model=lambda b: l2(b))
 
 
 # --- clear errors on bad input, for every explainer ---------------------------------------------

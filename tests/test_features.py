@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blackbox_xai.features import BackgroundMean, FeatureSpace, resolve_masked_input
-from blackbox_xai.maskers import Masker
+from blackbox_xai.maskers import BackgroundMasker, Masker, ValueMasker, WindowMasker
 
 
 def test_per_element_space():
@@ -79,3 +79,38 @@ def test_masker_reuses_a_given_buffer():
     out = masker.build(np.zeros(2, np.intp), np.array([[True, False, True], [False] * 3]), out=buf)
     assert np.shares_memory(out, buf)
     assert out.tolist() == [[1, 0, 1], [0, 0, 0]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_background_masker_is_where_over_every_background_row(data):
+    shape = tuple(data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 10_000)))
+    g = rng.integers(0, 3, size=shape) if data.draw(st.booleans()) else None
+    space = FeatureSpace(shape, g)
+    X = (rng.normal(size=(3,) + shape) * 1e3).astype(dtype)
+    X.flat[0] = -0.0  # signed zeros and tiny values must be copied bit for bit
+    background = rng.normal(size=(4,) + shape).astype(dtype)
+    n = 5
+    rows = rng.integers(0, 3, n) if data.draw(st.booleans()) else np.full(n, 1)
+    masks = rng.random((n, space.n_features)) < 0.5
+    masker = BackgroundMasker(X, background, None, space)
+    got = masker.build(rows, masks).reshape((n, 4) + shape)
+    assert got.dtype == dtype
+    for i in range(n):
+        expected = np.where(space.to_mask(masks[i]), X[rows[i]], background)
+        np.testing.assert_array_equal(got[i].view(f"u{got.itemsize}"), expected.view(f"u{got.itemsize}"))
+    outputs = np.arange(n * 4, dtype=float)[:, None]
+    np.testing.assert_allclose(masker.reduce(outputs)[:, 0], outputs.reshape(n, 4).mean(axis=1))
+
+
+def test_value_and_window_maskers():
+    space = FeatureSpace((2, 3), np.array([[0, 0, 1], [1, 2, 2]]))
+    values = np.array([[1.0, 2.0, 3.0]])
+    got = ValueMasker(np.zeros((1, 2, 3)), space).build(np.zeros(1, np.intp), values)
+    np.testing.assert_array_equal(got[0], [[1, 1, 2], [2, 3, 3]])
+    X = np.arange(12.0).reshape(1, 3, 4)
+    got = WindowMasker(X, np.full((3, 4), -1.0), (2, 2)).build(np.zeros(2, np.intp), np.array([[0, 0], [1, 2]]))
+    assert (got[0] == -1).sum() == 4 and np.all(got[0][:2, :2] == -1)
+    assert np.all(got[1][1:3, 2:4] == -1) and got[1][0, 0] == 0
