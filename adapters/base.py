@@ -38,6 +38,10 @@ class Model:
         self.device = device
         self.n_outputs = n_outputs
 
+    def to_device(self, device):
+        """Run on ``device`` from now on; models without a device choice ignore it."""
+        return self
+
     def _predict(self, batch: np.ndarray):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement _predict")
 

@@ -75,6 +75,13 @@ class TorchModel(Model):
         self.postprocess = postprocess
         self.output_kind = {"softmax": "probability", "sigmoid": "probability"}.get(postprocess, "logit")
 
+    def to_device(self, device):
+        """Move the module to ``device`` (a Ray worker given a GPU calls this with "cuda")."""
+        torch = _import_torch()
+        self.module = self.module.to(torch.device(device))
+        self.device = str(torch.device(device))
+        return self
+
     def _forward(self, torch, chunk):
         tensor = torch.from_numpy(np.ascontiguousarray(chunk)).to(device=self.device, dtype=self.dtype)
         out = self.module(tensor)

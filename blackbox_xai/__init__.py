@@ -14,7 +14,7 @@ from blackbox_xai.exceptions import (
     ModelError,
     ModelOutputError,
 )
-from blackbox_xai.executors import SerialExecutor, ThreadExecutor
+from blackbox_xai.executors import RayExecutor, SerialExecutor, ThreadExecutor
 from blackbox_xai.explainers import KernelShapExplainer, LimeExplainer, OcclusionExplainer, SISExplainer
 from blackbox_xai.explanation import SIS, Attribution, SISCollection
 from blackbox_xai.features import BackgroundMean, FeatureSpace
@@ -34,6 +34,7 @@ __all__ = [
     "Engine",
     "SerialExecutor",
     "ThreadExecutor",
+    "RayExecutor",
     "BackgroundMean",
     "FeatureSpace",
     "ModelError",

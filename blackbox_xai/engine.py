@@ -109,7 +109,7 @@ class Engine:
         """
         rows = np.asarray(rows, dtype=np.intp)
         n = len(rows)
-        n_chunks = -(-n // self.chunk_rows(masker))
+        n_chunks = max(-(-n // self.chunk_rows(masker)), min(self.executor.parallelism, n))
         step = -(-n // n_chunks)  # equal chunks: no small remainder call
         bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
         chunks = [(rows[a:b], masks[a:b]) for a, b in bounds]

@@ -7,10 +7,20 @@ ship only masks (a few bytes per feature) instead of inputs.
 * :class:`SerialExecutor` - in this process, one chunk at a time, one input buffer reused across
   chunks and calls (the default);
 * :class:`ThreadExecutor` - chunks on a thread pool, for models that release the GIL (torch,
-  NumPy-heavy code, remote calls).
+  NumPy-heavy code, remote calls);
+* :class:`RayExecutor` - chunks on Ray actors that each hold the model once (one machine or a
+  cluster, CPU or GPU workers).
+
+``executor=None`` picks Ray when a Ray runtime is already up in this process or ``RAY_ADDRESS``
+names a cluster, else serial: a single row never pays Ray's start-up, a cluster user never has to
+ask twice.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import sys
+import weakref
 from concurrent.futures import ThreadPoolExecutor as _Pool
 
 import numpy as np
@@ -18,7 +28,13 @@ import numpy as np
 
 class Executor:
     """Interface: ``map(model, masker, chunks)`` yields one output array per chunk, in order:
-    ``masker.reduce(model(masker.build(rows, plan)))`` for each ``(rows, plan)`` chunk."""
+    ``masker.reduce(model(masker.build(rows, plan)))`` for each ``(rows, plan)`` chunk.
+
+    ``parallelism`` is how many chunks it can evaluate at once; the engine splits work into at
+    least that many chunks.
+    """
+
+    parallelism = 1
 
     def map(self, model, masker, chunks):  # pragma: no cover - interface
         raise NotImplementedError
@@ -58,20 +74,228 @@ class ThreadExecutor(Executor):
             raise ValueError(f"n_workers must be a positive int, got {n_workers!r}")
         self.n_workers = n_workers
 
+    @property
+    def parallelism(self) -> int:
+        return self.n_workers
+
     def map(self, model, masker, chunks):
         with _Pool(self.n_workers) as pool:
             yield from pool.map(lambda chunk: masker.reduce(model(masker.build(*chunk))), chunks)
 
 
-EXECUTORS = {"serial": SerialExecutor, "threads": ThreadExecutor}
+def _import_ray():
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - ray is a core dependency
+        raise ImportError("executor='ray' needs ray: pip install ray") from exc
+    return ray
+
+
+def ray_is_up() -> bool:
+    """True when a Ray runtime is up in this process or ``RAY_ADDRESS`` names a cluster."""
+    if os.environ.get("RAY_ADDRESS"):
+        return True
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
+def ensure_ray(address=None, **init_kwargs):
+    """Attach to Ray: the runtime already up in this process, the cluster at ``address`` (or
+    ``RAY_ADDRESS``; "auto" finds a local ``ray start --head``), else a new local one started with
+    ``init_kwargs``."""
+    ray = _import_ray()
+    if not ray.is_initialized():
+        address = address or os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(**{"include_dashboard": False, "log_to_driver": False, **init_kwargs})
+    return ray
+
+
+def _unpicklable_fields(obj, name, pickle, depth=4) -> list:
+    """Dotted paths of the attributes that make ``obj`` unpicklable (deepest found first)."""
+    try:
+        pickle(obj)
+        return []
+    except Exception:  # noqa: BLE001 - any pickling failure counts
+        pass
+    children = vars(obj).items() if depth and hasattr(obj, "__dict__") else ()
+    found = [f for key, value in children for f in _unpicklable_fields(value, f"{name}.{key}", pickle, depth - 1)]
+    return found or [f"{name} ({type(obj).__name__})"]
+
+
+def check_serializable(obj, name="model") -> bytes:
+    """``obj`` pickled for Ray workers, or a TypeError naming the fields that cannot be."""
+    pickle = _import_ray().cloudpickle.dumps
+    try:
+        return pickle(obj)
+    except Exception as exc:  # noqa: BLE001 - reported with the offending fields below
+        fields = _unpicklable_fields(obj, name, pickle)
+        raise TypeError(
+            f"{name} {type(obj).__name__} cannot be sent to Ray workers: {', '.join(fields)} cannot "
+            f"be pickled ({type(exc).__name__}: {exc}). Build it inside the worker or use "
+            "executor='serial'"
+        ) from exc
+
+
+class _Worker:
+    """Body of a Ray actor: holds the model once and evaluates chunks with a reused buffer."""
+
+    def __init__(self, model, use_gpu):
+        if use_gpu:
+            model = model.to_device("cuda")
+        self.model = model
+        self.serial = SerialExecutor()
+
+    def evaluate(self, masker, rows, masks):
+        return next(self.serial.map(self.model, masker, [(rows, masks)]))
+
+
+class RayExecutor(Executor):
+    """Evaluate chunks on Ray actors that each hold the model once.
+
+    The model is put in the object store once and every actor loads it once; per call only the
+    masker (the inputs being explained) is shipped, once, and then each chunk's masks. Results
+    come back in chunk order, so they are identical to the serial executor's.
+
+    Parameters
+    ----------
+    num_workers : int, optional
+        Actors. Default: as many as the cluster's CPUs (GPUs when ``num_gpus`` is set) allow.
+    num_cpus, num_gpus : float
+        Resources per actor (fractions allowed). A torch model moves to the actor's GPU when
+        ``num_gpus > 0``. Asking for GPUs on a cluster without them fails at once.
+    address : str, optional
+        Cluster to attach to ("auto", "ray://..."); default ``RAY_ADDRESS`` or a runtime already up
+        in this process, else a new local one (``init_kwargs``, e.g. ``num_cpus=2``).
+    start_timeout : float
+        Seconds to wait for the workers to start; a cluster without room for them raises a clear
+        error instead of waiting forever. Starting a pool stops the idle pools of other
+        RayExecutors in this process (see :func:`release_workers`).
+    """
+
+    def __init__(self, num_workers=None, *, num_cpus=1, num_gpus=0, address=None, init_kwargs=None,
+                 start_timeout=60.0):
+        if num_workers is not None and (not isinstance(num_workers, int) or num_workers < 1):
+            raise ValueError(f"num_workers must be a positive int or None, got {num_workers!r}")
+        for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+        self.num_workers = num_workers
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+        self.address = address
+        self.init_kwargs = dict(init_kwargs or {})
+        self.start_timeout = float(start_timeout)
+        self._pool = None  # (model, actors)
+        self._masker = None  # (masker, ObjectRef)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_pool"] = state["_masker"] = None
+        return state
+
+    def _ray(self):
+        return ensure_ray(self.address, **self.init_kwargs)
+
+    def _workers_wanted(self, ray) -> int:
+        resources = ray.cluster_resources()
+        if self.num_gpus:
+            gpus = resources.get("GPU", 0)
+            if gpus < self.num_gpus:
+                raise RuntimeError(
+                    f"RayExecutor asks for num_gpus={self.num_gpus} per worker but the Ray cluster "
+                    f"has {gpus:g} GPU(s) (resources: {dict(resources)}); Ray would wait forever. "
+                    "Use num_gpus=0 or attach to a cluster with GPUs"
+                )
+        if self.num_workers:
+            return self.num_workers
+        by_cpu = int(resources.get("CPU", 1) // self.num_cpus) if self.num_cpus else 1 << 30
+        by_gpu = int(resources.get("GPU", 0) // self.num_gpus) if self.num_gpus else 1 << 30
+        return max(1, min(by_cpu, by_gpu))
+
+    @property
+    def parallelism(self) -> int:
+        return self.num_workers or self._workers_wanted(self._ray())
+
+    def _actors(self, model):
+        """The actor pool holding ``model``: reused while the model is the same object or pickles
+        to the same bytes (explainers adapt the model afresh on every call), rebuilt after a
+        change or a new Ray session."""
+        ray = self._ray()
+        job = ray.get_runtime_context().get_job_id()
+        pool = self._pool
+        if pool is not None and pool["job"] == job and pool["model"] is model:
+            return pool["actors"]
+        digest = hashlib.sha1(check_serializable(model)).hexdigest()
+        if pool is not None and pool["job"] == job and pool["digest"] == digest:
+            pool["model"] = model
+            return pool["actors"]
+        n = self._workers_wanted(ray)
+        release_workers()  # idle pools of this process would hold the CPUs the new one needs
+        worker = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus)(_Worker)
+        ref = ray.put(model)
+        actors = [worker.remote(ref, bool(self.num_gpus)) for _ in range(n)]
+        self._pool = {"model": model, "digest": digest, "job": job, "actors": actors}
+        _LIVE.add(self)
+        ready, _ = ray.wait([a.__ray_ready__.remote() for a in actors], num_returns=n,
+                            timeout=self.start_timeout)
+        if len(ready) < n:
+            self.shutdown()
+            raise RuntimeError(
+                f"only {len(ready)} of {n} Ray workers (num_cpus={self.num_cpus}, num_gpus="
+                f"{self.num_gpus} each) started within {self.start_timeout:g} s; the cluster has "
+                f"{dict(ray.available_resources())} free. Ask for fewer workers or resources"
+            )
+        ray.get(ready)  # a worker that failed to load the model raises here
+        return actors
+
+    def map(self, model, masker, chunks):
+        # set-up errors (no GPUs, an unpicklable model) raise here, before any chunk is evaluated
+        ray = self._ray()
+        actors = self._actors(model)
+        if self._masker is None or self._masker[0] is not masker:
+            self._masker = (masker, ray.put(masker))
+        ref = self._masker[1]
+        futures = [actors[i % len(actors)].evaluate.remote(ref, rows, masks)
+                   for i, (rows, masks) in enumerate(chunks)]
+        return (ray.get(future) for future in futures)
+
+    def shutdown(self):
+        """Stop this executor's actors (they also stop when the executor is garbage-collected)."""
+        if self._pool is not None:
+            ray = _import_ray()
+            if ray.is_initialized():
+                for actor in self._pool["actors"]:
+                    ray.kill(actor)
+        self._pool = self._masker = None
+        _LIVE.discard(self)
+
+
+_LIVE = weakref.WeakSet()  # RayExecutors of this process that hold actors
+
+
+def release_workers():
+    """Stop the actors of every RayExecutor in this process (they restart when next used), so
+    their CPUs and GPUs are free for other work such as a job's shard tasks."""
+    for executor in list(_LIVE):
+        executor.shutdown()
+
+
+EXECUTORS = {"serial": SerialExecutor, "threads": ThreadExecutor, "ray": RayExecutor}
+_SHARED = {}  # "ray": one RayExecutor shared by every explainer asking by name, so actors persist
 
 
 def get_executor(executor) -> Executor:
-    """Resolve ``executor``: None or "serial", "threads", or an :class:`Executor` instance."""
+    """Resolve ``executor``: None (Ray if a runtime is up, else serial), "serial", "threads",
+    "ray", or an :class:`Executor` instance."""
     if executor is None:
-        return SerialExecutor()
+        executor = "ray" if ray_is_up() else "serial"
     if isinstance(executor, Executor):
         return executor
+    if executor == "ray":
+        return _SHARED.setdefault("ray", RayExecutor())
     if isinstance(executor, str) and executor in EXECUTORS:
         return EXECUTORS[executor]()
     raise ValueError(

@@ -294,3 +294,15 @@ class Attribution:
             data = np.asarray(self.x)
         return shap.Explanation(values=self.values, base_values=self.base_value, data=data,
                                 feature_names=self.feature_names)
+
+
+def load_result(path):
+    """Load a saved :class:`SISCollection` or :class:`Attribution`, whichever the file holds."""
+    with np.load(os.fspath(path), allow_pickle=False) as data:
+        if "__meta__" not in data:
+            raise ValueError(f"{path} is not a saved blackbox-xai result (no metadata)")
+        kind = json.loads(str(data["__meta__"])).get("format")
+    loaders = {"blackbox_xai.SISCollection": SISCollection.load, "blackbox_xai.Attribution": Attribution.load}
+    if kind not in loaders:
+        raise ValueError(f"{path} holds {kind!r}, not a blackbox-xai result")
+    return loaders[kind](path)

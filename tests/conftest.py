@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -26,3 +28,25 @@ def digits_mlp():
     X = X / 16.0
     clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0).fit(X[:1200], y[:1200])
     return clf, X[1200:], y[1200:]
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray runtime for the session: 2 CPUs, a small object store, no dashboard."""
+    ray = pytest.importorskip("ray")
+    # workers unpickle the tests' own models (conftest.l2, ...): let them import tests/
+    here = os.path.dirname(os.path.abspath(__file__))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=256 * 2**20,
+                 log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _serial_unless_ray(request, monkeypatch):
+    """Once the session's Ray runtime is up, executor=None would pick Ray; tests that do not ask
+    for it keep running serially (their models may count calls in this process)."""
+    if "ray_local" not in request.fixturenames:
+        monkeypatch.setattr("blackbox_xai.executors.ray_is_up", lambda: False)

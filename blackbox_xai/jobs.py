@@ -1,0 +1,252 @@
+"""Dataset-scale batch jobs: shard the rows, explain the shards (on Ray when available), keep
+every finished shard on disk, resume where a killed job stopped.
+
+Layout of ``out_dir``::
+
+    manifest.json          what the job is (method, parameters, data fingerprint, shard size)
+    shards/00000/          one folder per finished shard, renamed into place atomically
+        row-0000000.npz    one saved result per row (SISCollection or Attribution)
+
+A shard is written to a temporary folder and renamed when complete, so a shard folder is either
+absent or whole: a job killed at any moment (even SIGKILL) leaves no corrupt shard, and running
+the same job again explains only the missing shards. A shard whose explanation raises is
+retried (``retries`` times), on Ray by Ray itself, including when its worker process dies.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+
+from blackbox_xai._validation import check_positive_int
+from blackbox_xai.executors import RayExecutor, ensure_ray, get_executor, release_workers
+from blackbox_xai.explanation import load_result
+
+MANIFEST = "manifest.json"
+FORMAT = "blackbox_xai.job"
+
+
+def _methods():
+    from blackbox_xai.explainers import KernelShapExplainer, LimeExplainer, OcclusionExplainer, SISExplainer
+
+    return {"sis": SISExplainer, "kernelshap": KernelShapExplainer, "lime": LimeExplainer,
+            "occlusion": OcclusionExplainer}
+
+
+def make_explainer(spec, model):
+    """An explainer for ``model`` from ``spec``: a dict ``{"method": "sis", **parameters}``, or an
+    explainer object (copied, with ``model`` put in)."""
+    if isinstance(spec, dict):
+        params = dict(spec)
+        method = params.pop("method", None)
+        methods = _methods()
+        if method not in methods:
+            raise ValueError(f"explainer_spec['method'] must be one of {sorted(methods)}, got {method!r}")
+        return methods[method](model, **params)
+    if not hasattr(spec, "explain_batch"):
+        raise TypeError(f"explainer_spec must be a dict or an explainer, got {type(spec).__name__}")
+    explainer = copy.copy(spec)
+    explainer.model = model
+    return explainer
+
+
+def _describe(explainer) -> dict:
+    """The explainer's method and parameters, for the manifest (arrays by shape and checksum)."""
+    def plain(value):
+        if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and np.ndim(value) > 1):
+            arr = np.asarray(value)
+            return {"array": list(arr.shape), "sha1": hashlib.sha1(np.ascontiguousarray(arr)).hexdigest()}
+        if isinstance(value, (str, int, float, bool, type(None))):
+            return value
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return type(value).__name__
+    params = {k: plain(v) for k, v in sorted(vars(explainer).items())
+              if k not in ("model", "executor", "progress") and not k.startswith("_")}
+    return {"method": type(explainer).__name__, "params": params}
+
+
+def _shard_dir(out_dir, index):
+    return os.path.join(out_dir, "shards", f"{index:05d}")
+
+
+def _write_shard(out_dir, index, start, results):
+    final = _shard_dir(out_dir, index)
+    tmp = os.path.join(out_dir, "shards", f".tmp-{index:05d}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for offset, result in enumerate(results):
+        result.save(os.path.join(tmp, f"row-{start + offset:07d}.npz"))
+    os.rename(tmp, final)
+
+
+def _explain_shard(explainer, X):
+    """Runs where the shard is explained (a Ray task or this process): serial inside."""
+    explainer = copy.copy(explainer)
+    explainer.executor = "serial"
+    return explainer.explain_batch(X)
+
+
+def _read_manifest(out_dir):
+    path = os.path.join(out_dir, MANIFEST)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{out_dir} holds no job (no {MANIFEST})")
+    with open(path) as fh:
+        manifest = json.load(fh)
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a blackbox-xai job manifest")
+    return manifest
+
+
+def _done_shards(out_dir, n_shards):
+    return [i for i in range(n_shards) if os.path.isdir(_shard_dir(out_dir, i))]
+
+
+def run_job(model, X, explainer_spec, out_dir, *, shard_size=64, executor=None, retries=2,
+            progress=True):
+    """Explain every row of ``X`` into ``out_dir``, shard by shard; resume if already started.
+
+    Parameters
+    ----------
+    model : anything :func:`blackbox_xai.as_model` accepts (picklable for Ray)
+    X : array (N, *input_shape), or a list of strings for text LIME
+    explainer_spec : dict or explainer
+        ``{"method": "sis" | "kernelshap" | "lime" | "occlusion", **parameters}`` or an explainer
+        object (its model is replaced by ``model``).
+    out_dir : str or path
+    shard_size : int
+        Rows per shard (the unit of work, of retry and of resumption).
+    executor : None, "serial", "ray" or RayExecutor
+        Where shards run: Ray tasks (one shard each, ``num_cpus``/``num_gpus`` of the
+        RayExecutor per task, at most ``num_workers`` at once) or this process. None: Ray when a
+        runtime is up (or RAY_ADDRESS is set), else serial.
+    retries : int
+        Extra attempts for a shard that raises (or whose worker dies).
+    progress : bool
+        A progress bar over shards with an ETA (tqdm when installed).
+
+    Returns
+    -------
+    dict
+        The job's status (see :func:`job_status`).
+    """
+    shard_size = check_positive_int(shard_size, "shard_size", allow_none=False)
+    texts = isinstance(X, (list, tuple)) and all(isinstance(x, str) for x in X)
+    data = np.asarray(X, dtype=object if texts else None)
+    if len(data) == 0:
+        raise ValueError("X is empty")
+    explainer = make_explainer(explainer_spec, model)
+    out_dir = os.fspath(out_dir)
+    n_shards = -(-len(data) // shard_size)
+    digest = hashlib.sha1("\x00".join(data).encode() if texts else np.ascontiguousarray(data)).hexdigest()
+    manifest = {"format": FORMAT, "version": 1, "n_rows": len(data), "shard_size": shard_size,
+                "n_shards": n_shards, "data_sha1": digest, "explainer": _describe(explainer)}
+    os.makedirs(os.path.join(out_dir, "shards"), exist_ok=True)
+    path = os.path.join(out_dir, MANIFEST)
+    if os.path.exists(path):
+        old = _read_manifest(out_dir)
+        if {k: v for k, v in old.items() if k != "created"} != manifest:
+            raise ValueError(
+                f"{out_dir} holds a different job (compare its {MANIFEST}); use a new out_dir"
+            )
+        manifest = old
+    else:
+        manifest["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        with open(path + ".tmp", "w") as fh:
+            json.dump(manifest, fh, indent=1)
+        os.replace(path + ".tmp", path)
+    for name in os.listdir(os.path.join(out_dir, "shards")):  # leftovers of a killed run
+        if name.startswith(".tmp-"):
+            shutil.rmtree(os.path.join(out_dir, "shards", name), ignore_errors=True)
+    todo = [i for i in range(n_shards) if not os.path.isdir(_shard_dir(out_dir, i))]
+    bar = _bar(progress, n_shards, n_shards - len(todo))
+    try:
+        if todo:
+            runner = get_executor(executor)
+            shards = {i: (i * shard_size, data[i * shard_size:(i + 1) * shard_size]) for i in todo}
+            if isinstance(runner, RayExecutor):
+                _run_on_ray(runner, explainer, shards, out_dir, retries, bar)
+            else:
+                _run_here(explainer, shards, out_dir, retries, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return job_status(out_dir)
+
+
+def _bar(progress, total, done):
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=done, unit="shard", desc="shards")
+
+
+def _run_here(explainer, shards, out_dir, retries, bar):
+    for index, (start, X) in shards.items():
+        for attempt in range(retries + 1):
+            try:
+                results = _explain_shard(explainer, X)
+                break
+            except Exception:
+                if attempt == retries:
+                    raise
+        _write_shard(out_dir, index, start, results)
+        if bar is not None:
+            bar.update(1)
+
+
+def _run_on_ray(runner, explainer, shards, out_dir, retries, bar):
+    ray = ensure_ray(runner.address, **runner.init_kwargs)
+    runner._workers_wanted(ray)  # fails at once on a GPU request the cluster cannot meet
+    release_workers()  # idle explainer actors would hold the CPUs the shard tasks need
+    task = ray.remote(_explain_shard).options(num_cpus=runner.num_cpus, num_gpus=runner.num_gpus,
+                                              max_retries=retries, retry_exceptions=True)
+    explainer_ref = ray.put(explainer)
+    limit = runner.num_workers or len(shards)
+    pending, queue = {}, list(shards.items())
+    while queue or pending:
+        while queue and len(pending) < limit:
+            index, (start, X) = queue.pop(0)
+            pending[task.remote(explainer_ref, X)] = (index, start)
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        index, start = pending.pop(ready[0])
+        _write_shard(out_dir, index, start, ray.get(ready[0]))
+        if bar is not None:
+            bar.update(1)
+
+
+def job_status(out_dir) -> dict:
+    """How far a job is: ``n_rows``, ``n_shards``, ``done_shards``, ``done_rows``, ``complete``,
+    ``method``, ``missing`` (shard numbers)."""
+    out_dir = os.fspath(out_dir)
+    manifest = _read_manifest(out_dir)
+    n, size = manifest["n_shards"], manifest["shard_size"]
+    done = _done_shards(out_dir, n)
+    rows = sum(min(size, manifest["n_rows"] - i * size) for i in done)
+    return {"n_rows": manifest["n_rows"], "n_shards": n, "done_shards": len(done), "done_rows": rows,
+            "complete": len(done) == n, "method": manifest["explainer"]["method"],
+            "missing": sorted(set(range(n)) - set(done))}
+
+
+def load_results(out_dir) -> list:
+    """Every row's result of a finished job, in row order."""
+    out_dir = os.fspath(out_dir)
+    status = job_status(out_dir)
+    if not status["complete"]:
+        raise ValueError(f"job in {out_dir} is not complete: shards {status['missing']} are missing; "
+                         "run it again to finish")
+    results = []
+    for index in range(status["n_shards"]):
+        folder = _shard_dir(out_dir, index)
+        results.extend(load_result(os.path.join(folder, name)) for name in sorted(os.listdir(folder)))
+    if len(results) != status["n_rows"]:
+        raise ValueError(f"job in {out_dir} holds {len(results)} rows, its manifest says {status['n_rows']}")
+    return results

@@ -1,0 +1,120 @@
+"""Batch jobs: shards on disk, resume after a crash or a SIGKILL, every row exactly once."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from blackbox_xai import OcclusionExplainer, RayExecutor
+from blackbox_xai.jobs import job_status, load_results, run_job
+from conftest import total
+
+X = np.random.default_rng(0).random((11, 6))
+SPEC = {"method": "occlusion", "window": 2}
+
+
+def assert_complete(out_dir, X=X):
+    results = load_results(out_dir)
+    assert len(results) == len(X)
+    for x, result in zip(X, results):  # every row once, in order, explained right
+        np.testing.assert_array_equal(result.x, x)
+        np.testing.assert_array_equal(result.values, OcclusionExplainer(total, 2).explain(x).values)
+    names = [n for n in os.listdir(os.path.join(out_dir, "shards")) if n.startswith(".tmp")]
+    assert names == []
+
+
+class FlakyOnce:
+    """Raises the first time it sees the row that starts with 123.0 (a file records it, so the
+    retry in another process sees it too)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __call__(self, batch):
+        if not os.path.exists(self.marker) and np.any(batch[:, 0] == 123.0):
+            open(self.marker, "w").close()
+            raise RuntimeError("worker fell over")
+        return total(batch)
+
+
+def test_serial_job_resumes_and_refuses_a_different_job(tmp_path):
+    status = run_job(total, X[:5], SPEC, tmp_path, shard_size=2, executor="serial", progress=False)
+    assert status["complete"] and status["n_shards"] == 3
+    with pytest.raises(ValueError, match="different job"):
+        run_job(total, X, SPEC, tmp_path, shard_size=2, executor="serial")
+    with pytest.raises(ValueError, match="different job"):
+        run_job(total, X[:5], {"method": "occlusion", "window": 3}, tmp_path, shard_size=2)
+
+
+def test_a_shard_that_raises_once_is_retried(tmp_path):
+    data = X.copy()
+    data[4, 0] = 123.0
+    run_job(FlakyOnce(str(tmp_path / "marker")), data, SPEC, tmp_path / "job", shard_size=3,
+            executor="serial", progress=False)
+    assert os.path.exists(tmp_path / "marker")
+    assert_complete(tmp_path / "job", data)
+
+
+def test_missing_shards_are_reported(tmp_path):
+    run_job(total, X, SPEC, tmp_path, shard_size=4, executor="serial", progress=False)
+    os.rename(tmp_path / "shards" / "00001", tmp_path / "shards" / ".tmp-00001-1")  # a killed write
+    status = job_status(tmp_path)
+    assert status["missing"] == [1] and not status["complete"]
+    with pytest.raises(ValueError, match=r"shards \[1\] are missing"):
+        load_results(tmp_path)
+    run_job(total, X, SPEC, tmp_path, shard_size=4, executor="serial", progress=False)
+    assert_complete(tmp_path)
+
+
+def test_driver_killed_between_shards_then_rerun(tmp_path):
+    np.save(tmp_path / "X.npy", X)
+    script = textwrap.dedent(f"""
+        import time, numpy as np
+        from blackbox_xai.jobs import run_job
+        def slow(batch):
+            time.sleep(0.2)
+            return batch.reshape(len(batch), -1).sum(axis=1)
+        run_job(slow, np.load({str(tmp_path / 'X.npy')!r}), {SPEC!r}, {str(tmp_path / 'job')!r},
+                shard_size=2, executor="serial", progress=False)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    shards = tmp_path / "job" / "shards"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (shards.exists() and any(p.name == "00001" for p in shards.iterdir())):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = job_status(tmp_path / "job")["done_shards"]
+    assert 2 <= done < 6  # killed midway
+    run_job(total, X, SPEC, tmp_path / "job", shard_size=2, executor="serial", progress=False)
+    assert_complete(tmp_path / "job")
+
+
+def test_ray_job_retries_a_failing_shard(ray_local, tmp_path):
+    data = X.copy()
+    data[7, 0] = 123.0
+    status = run_job(FlakyOnce(str(tmp_path / "marker")), data, SPEC, tmp_path / "job", shard_size=3,
+                     executor=RayExecutor(num_workers=2), progress=False)
+    assert status["complete"] and os.path.exists(tmp_path / "marker")
+    assert_complete(tmp_path / "job", data)
+
+
+def test_ray_job_gpu_request_fails_fast(ray_local, tmp_path):
+    with pytest.raises(RuntimeError, match="GPU"):
+        run_job(total, X, SPEC, tmp_path, executor=RayExecutor(num_gpus=1), progress=False)
+
+
+def test_text_job(tmp_path):
+    docs = ["good film", "bad film", "a good and bad film"]
+
+    def score(batch):
+        return np.array([d.count("good") - d.count("bad") for d in batch], float)
+
+    run_job(score, docs, {"method": "lime", "mode": "text", "n_samples": 50, "random_state": 0},
+            tmp_path, shard_size=2, executor="serial", progress=False)
+    results = load_results(tmp_path)
+    assert [r.x for r in results] == docs

@@ -1,0 +1,80 @@
+"""RayExecutor: identical to serial for every explainer, fails fast and clearly."""
+import threading
+
+import numpy as np
+import pytest
+
+from blackbox_xai import KernelShapExplainer, RayExecutor, SISExplainer
+from blackbox_xai.executors import get_executor
+from conftest import l2
+from test_common import EXPLAINERS, RESHAPE, X_SMALL, assert_same
+
+
+@pytest.mark.parametrize("name", sorted(EXPLAINERS))
+def test_ray_results_equal_serial(ray_local, name):
+    X = X_SMALL.reshape((-1,) + RESHAPE.get(name, (12,)))
+    serial = EXPLAINERS[name](l2, executor="serial").explain_batch(X)
+    assert_same(serial, EXPLAINERS[name](l2, executor="ray").explain_batch(X))
+    assert_same(serial, EXPLAINERS[name](l2, executor=RayExecutor(num_workers=1)).explain_batch(X))
+
+
+def test_ray_on_a_fitted_sklearn_model(ray_local, digits_mlp):
+    """A BLAS-backed model is not bit-reproducible across processes (workers run BLAS on one
+    thread, the driver on several: sums in another order), so here the SIS must be the same and
+    the numbers equal to rounding."""
+    clf, X, _ = digits_mlp
+    serial = SISExplainer(clf, 0.6, mode="fast", executor="serial").explain_batch(X[:3])
+    on_ray = SISExplainer(clf, 0.6, mode="fast", executor="ray").explain_batch(X[:3])
+    for a, b in zip(serial, on_ray):
+        assert len(a) == len(b)
+        for sa, sb in zip(a, b):
+            np.testing.assert_array_equal(sa.indices, sb.indices)
+            np.testing.assert_allclose(sa.values, sb.values, rtol=1e-12)
+    assert sum(len(c) for c in serial) > 0
+    ks = dict(n_samples=200, random_state=0, target="all")
+    a = KernelShapExplainer(clf, X[:10], executor="serial", **ks).explain(X[20])
+    b = KernelShapExplainer(clf, X[:10], executor="ray", **ks).explain(X[20])
+    np.testing.assert_allclose(a.values, b.values, atol=1e-12)
+
+
+def test_default_executor_is_ray_when_a_runtime_is_up(ray_local):
+    assert isinstance(get_executor(None), RayExecutor)
+    assert get_executor("ray") is get_executor(None)  # one shared pool of actors
+
+
+def test_actors_are_reused_across_calls(ray_local, digits_mlp):
+    clf, X, _ = digits_mlp
+    executor = RayExecutor(num_workers=2)
+    SISExplainer(clf, 0.9, mode="fast", executor=executor).explain(X[0])
+    actors = executor._pool["actors"]
+    SISExplainer(clf, 0.9, mode="fast", executor=executor).explain(X[1])  # a fresh adapter, same model
+    assert executor._pool["actors"] is actors
+    executor.shutdown()
+    assert executor._pool is None
+
+
+def test_gpu_request_without_gpus_fails_at_once(ray_local):
+    with pytest.raises(RuntimeError, match="num_gpus=1 .* 0 GPU"):
+        SISExplainer(l2, 2.5, executor=RayExecutor(num_gpus=1)).explain(X_SMALL[0])
+
+
+class HoldsALock:
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def __call__(self, batch):
+        return l2(batch)
+
+
+def test_unpicklable_model_names_the_field(ray_local):
+    with pytest.raises(TypeError, match=r"model\.fn\.lock \(lock\) cannot be pickled"):
+        SISExplainer(HoldsALock(), 2.5, executor="ray").explain(X_SMALL[0])
+
+
+def test_bad_executor_arguments():
+    with pytest.raises(ValueError, match="num_workers"):
+        RayExecutor(num_workers=0)
+    with pytest.raises(ValueError, match="num_gpus"):
+        RayExecutor(num_gpus=-1)
+    with pytest.raises(ValueError, match="executor must be"):
+        get_executor("dask")
