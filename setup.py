@@ -38,7 +38,7 @@ setup(
         "progress": ["tqdm>=4.60"],
         "test": ["pytest>=7", "hypothesis>=6"],
     },
-    entry_points={},
+    entry_points={"console_scripts": ["blackbox-xai = blackbox_xai.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "License :: OSI Approved :: Apache Software License",

@@ -1,0 +1,192 @@
+"""The ``blackbox-xai`` command (also ``python -m blackbox_xai``).
+
+    blackbox-xai explain --model model.joblib --data X.npy --method sis --threshold 0.9 --out DIR
+    blackbox-xai status DIR
+    blackbox-xai show DIR
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+METHODS = ("sis", "kernelshap", "lime", "occlusion")
+
+EPILOG = """\
+examples:
+  blackbox-xai explain --model clf.joblib --data X.npy --method sis --threshold 0.9 --out out/sis
+  blackbox-xai explain --model net.pt --data images.npy --method occlusion --window 4 4 \\
+      --strides 2 2 --out out/occ --workers 2
+  blackbox-xai explain --model gbm.joblib --data X.npy --method kernelshap --n-samples 2048 \\
+      --background-rows 50 --out out/shap --ray-address auto
+  blackbox-xai status out/sis
+  blackbox-xai show out/sis --rows 5
+
+A job writes one folder per finished shard; run the same command again to resume a job that was
+interrupted. Text data for LIME: a .txt file with one document per line.
+"""
+
+
+def load_model(spec):
+    """A model from a path: ``.joblib``/``.pkl`` (joblib), ``.pt``/``.pth`` (TorchScript)."""
+    if spec.startswith(("http://", "https://")):
+        raise ValueError(f"remote models ({spec}) are not supported yet; save the model with joblib "
+                         "or TorchScript")
+    if not os.path.exists(spec):
+        raise FileNotFoundError(f"--model {spec}: no such file")
+    ext = os.path.splitext(spec)[1].lower()
+    if ext in (".joblib", ".pkl", ".pickle"):
+        import joblib
+
+        return joblib.load(spec)
+    if ext in (".pt", ".pth"):
+        try:
+            import torch
+        except ImportError as exc:
+            raise ImportError("TorchScript models need torch: pip install 'blackbox-xai[torch]'") from exc
+        return torch.jit.load(spec, map_location="cpu")
+    raise ValueError(f"--model {spec}: expected a .joblib/.pkl file or a TorchScript .pt file")
+
+
+def load_data(path):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.endswith(".npy"):
+        return np.load(path, allow_pickle=False)
+    if path.endswith(".txt"):
+        with open(path, encoding="utf-8") as fh:
+            return [line.rstrip("\n") for line in fh if line.strip()]
+    raise ValueError(f"{path}: expected a .npy array or a .txt file with one document per line")
+
+
+def explainer_spec(args, data) -> dict:
+    """The job's explainer from the command-line options."""
+    spec = {"method": args.method}
+    if args.target is not None:
+        spec["target"] = args.target
+    if args.method == "sis":
+        if args.threshold is None:
+            raise ValueError("--method sis needs --threshold")
+        spec.update(threshold=args.threshold, mode=args.mode)
+    elif args.method == "kernelshap":
+        background = load_data(args.background) if args.background else data[: args.background_rows]
+        spec.update(background=background, random_state=args.random_state,
+                    n_samples=args.n_samples if args.n_samples else "auto")
+    elif args.method == "lime":
+        text = isinstance(data, list)
+        spec.update(mode="text" if text else args.lime_mode, random_state=args.random_state,
+                    n_samples=args.n_samples or 5000)
+        if not text and args.lime_mode == "tabular":
+            spec["training_data"] = load_data(args.background) if args.background else data
+    else:  # occlusion
+        if not args.window:
+            raise ValueError("--method occlusion needs --window (e.g. --window 4 4)")
+        spec.update(window=tuple(args.window), strides=tuple(args.strides) if args.strides else None)
+    return spec
+
+
+def _explain(args):
+    from blackbox_xai.executors import RayExecutor
+    from blackbox_xai.jobs import run_job
+
+    model = load_model(args.model)
+    data = load_data(args.data)
+    executor = None
+    if args.workers or args.ray_address:
+        executor = RayExecutor(num_workers=args.workers, address=args.ray_address)
+    status = run_job(model, data, explainer_spec(args, data), args.out, shard_size=args.shard_size,
+                     executor=executor, progress=not args.no_progress)
+    _print_status(args.out, status)
+
+
+def _print_status(out, status):
+    state = "complete" if status["complete"] else f"{len(status['missing'])} shard(s) to go"
+    print(f"{out}: {status['method']}, {status['done_rows']}/{status['n_rows']} rows, "
+          f"{status['done_shards']}/{status['n_shards']} shards, {state}")
+
+
+def _status(args):
+    from blackbox_xai.jobs import job_status
+
+    _print_status(args.dir, job_status(args.dir))
+
+
+def _show(args):
+    from blackbox_xai.explanation import SISCollection
+    from blackbox_xai.jobs import load_results
+
+    results = load_results(args.dir)
+    for i, result in enumerate(results[: args.rows]):
+        if isinstance(result, SISCollection):
+            sizes = [s.size for s in result]
+            print(f"row {i}: target {result.target}, {len(result)} SIS, sizes {sizes}, "
+                  f"{result.n_evaluations} evaluations")
+            continue
+        values = np.asarray(result.values)
+        flat = values.reshape(values.shape[0], -1).sum(axis=1) if values.ndim > 1 and result.target == "all" \
+            else values.ravel()
+        top = np.argsort(-np.abs(flat))[: args.top]
+        names = result.feature_names or [str(np.unravel_index(j, values.shape) if values.ndim > 1 else j)
+                                         for j in range(flat.size)]
+        listed = ", ".join(f"{names[j]}: {flat[j]:+.4g}" for j in top)
+        print(f"row {i}: target {result.target}, top |values|: {listed}")
+    if len(results) > args.rows:
+        print(f"... {len(results) - args.rows} more rows (--rows)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blackbox-xai", description="Explain any model you can call: SIS, KernelSHAP, LIME, "
+        "occlusion, over whole datasets, on Ray when asked.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ex = sub.add_parser("explain", help="explain every row of a dataset into a job folder",
+                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ex.add_argument("--model", required=True, help="model.joblib / model.pkl, or TorchScript model.pt")
+    ex.add_argument("--data", required=True, help="inputs: X.npy (N, ...), or docs.txt for text LIME")
+    ex.add_argument("--method", required=True, choices=METHODS)
+    ex.add_argument("--out", required=True, help="job folder (created; an existing one resumes)")
+    ex.add_argument("--target", type=int, help="output column to explain (default: predicted class)")
+    ex.add_argument("--threshold", type=float, help="sis: the sufficiency threshold")
+    ex.add_argument("--mode", default="exact", choices=("exact", "fast"), help="sis: search mode")
+    ex.add_argument("--n-samples", type=int, help="kernelshap: coalitions (default auto); lime: samples")
+    ex.add_argument("--background", help="kernelshap: background .npy; lime: training data .npy")
+    ex.add_argument("--background-rows", type=int, default=50,
+                    help="kernelshap without --background: the first N rows of the data (default 50)")
+    ex.add_argument("--lime-mode", default="tabular", choices=("tabular", "image"))
+    ex.add_argument("--window", type=int, nargs="+", help="occlusion: window shape (trailing axes)")
+    ex.add_argument("--strides", type=int, nargs="+", help="occlusion: strides (default 1)")
+    ex.add_argument("--random-state", type=int, default=0)
+    ex.add_argument("--shard-size", type=int, default=64, help="rows per shard (default 64)")
+    ex.add_argument("--workers", type=int, help="Ray workers (starts or joins Ray)")
+    ex.add_argument("--ray-address", help="Ray cluster to join, e.g. auto (default: RAY_ADDRESS)")
+    ex.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ex.set_defaults(run=_explain)
+
+    st = sub.add_parser("status", help="how far a job folder is")
+    st.add_argument("dir")
+    st.set_defaults(run=_status)
+
+    sh = sub.add_parser("show", help="summarise the results of a finished job")
+    sh.add_argument("dir")
+    sh.add_argument("--rows", type=int, default=10, help="rows to show (default 10)")
+    sh.add_argument("--top", type=int, default=5, help="attributions: largest values per row")
+    sh.set_defaults(run=_show)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as exc:
+        print(f"blackbox-xai: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The command line: a sklearn model saved with joblib, explained, resumed, shown."""
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+
+from blackbox_xai import SISExplainer
+from blackbox_xai.cli import main
+from blackbox_xai.jobs import load_results
+
+
+@pytest.fixture()
+def saved(tmp_path, digits_mlp):
+    clf, X, _ = digits_mlp
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    np.save(tmp_path / "X.npy", X[:5])
+    return clf, X[:5], tmp_path
+
+
+def test_cli_round_trip_sis(saved, capsys):
+    clf, X, tmp = saved
+    args = ["explain", "--model", str(tmp / "clf.joblib"), "--data", str(tmp / "X.npy"), "--method", "sis",
+            "--threshold", "0.6", "--mode", "fast", "--out", str(tmp / "job"), "--shard-size", "2",
+            "--no-progress"]
+    assert main(args) == 0
+    assert "5/5 rows, 3/3 shards, complete" in capsys.readouterr().out
+    results = load_results(tmp / "job")
+    expected = SISExplainer(clf, 0.6, mode="fast").explain_batch(X)
+    for got, want in zip(results, expected):
+        assert [s.features.tolist() for s in got] == [s.features.tolist() for s in want]
+    assert main(args) == 0  # a finished job: nothing to do
+    assert main(["status", str(tmp / "job")]) == 0
+    assert main(["show", str(tmp / "job"), "--rows", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "row 0: target" in out and "3 more rows" in out
+
+
+def test_cli_occlusion_and_kernelshap(saved, capsys):
+    _, _, tmp = saved
+    base = ["--model", str(tmp / "clf.joblib"), "--data", str(tmp / "X.npy"), "--no-progress"]
+    assert main(["explain", *base, "--method", "occlusion", "--window", "4", "--strides", "4",
+                 "--out", str(tmp / "occ")]) == 0
+    assert main(["explain", *base, "--method", "kernelshap", "--n-samples", "200",
+                 "--background-rows", "3", "--out", str(tmp / "shap")]) == 0
+    assert len(load_results(tmp / "shap")) == 5
+    assert main(["show", str(tmp / "shap")]) == 0
+    assert "top |values|" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_line(saved, capsys):
+    _, _, tmp = saved
+    assert main(["explain", "--model", str(tmp / "missing.joblib"), "--data", str(tmp / "X.npy"),
+                 "--method", "sis", "--threshold", "0.5", "--out", str(tmp / "o")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["explain", "--model", str(tmp / "clf.joblib"), "--data", str(tmp / "X.npy"),
+                 "--method", "sis", "--out", str(tmp / "o")]) == 2
+    assert "needs --threshold" in capsys.readouterr().err
+    assert main(["status", str(tmp)]) == 2
+
+
+def test_python_dash_m_help():
+    out = subprocess.run([sys.executable, "-m", "blackbox_xai", "explain", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "--method {sis,kernelshap,lime,occlusion}" in out and "resume" in out
