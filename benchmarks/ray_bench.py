@@ -1,0 +1,103 @@
+"""Ray scaling: serial vs Ray with 1 and 2 workers, and the parallel efficiency.
+
+Workloads (issue 4):
+
+* SIS (fast mode, threshold 0.7, mean-pixel masking) on the small 28x28 CNN over 16 inputs,
+  ``explain_batch``: the engine splits every lockstep step's candidates across the actors
+  (parallelism inside the explanations);
+* KernelSHAP over 200 rows of load_breast_cancer with a GBM margin (512 coalitions, 50 background
+  rows), as a dataset job: shards on Ray tasks (parallelism across inputs).
+
+Efficiency = speed-up over serial / workers. Serial runs in this process with the libraries'
+default threading (torch uses every core); Ray workers run one thread each, so the efficiency is
+measured against the best single-process run, not against a one-thread one. Ray's start-up
+(~2.5 s) and actor start are excluded (one warm-up call first), as a cluster user would see.
+
+    python benchmarks/ray_bench.py            # ~2 minutes on 2 cores
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _digits import digits28, small_cnn, train_torch  # noqa: E402
+
+from blackbox_xai import BackgroundMean, RayExecutor, SISExplainer, as_model  # noqa: E402
+from blackbox_xai.executors import release_workers  # noqa: E402
+from blackbox_xai.jobs import run_job  # noqa: E402
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def report(name, serial, ray1, ray2):
+    print(f"{name:<44}{serial:>9.1f}{ray1:>9.1f}{ray2:>9.1f}{serial / ray2:>10.2f}{serial / ray2 / 2:>12.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--inputs", type=int, default=16)
+    parser.add_argument("--rows", type=int, default=200)
+    args = parser.parse_args()
+
+    import ray
+    import torch
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=512 * 2**20)
+    print(f"{'workload':<44}{'serial s':>9}{'1 wkr s':>9}{'2 wkr s':>9}{'speed-up':>10}{'efficiency':>12}")
+
+    # --- SIS on the CNN: parallel inside the explanations -------------------------------------
+    X, y = digits28()
+    net = train_torch(small_cnn(), X[:1400], y[:1400], epochs=3)
+    model = as_model(net, postprocess="softmax")
+    with torch.no_grad():
+        pred = net(torch.from_numpy(X[1400:])).argmax(1).numpy()
+    images = X[1400:][pred == y[1400:]][: args.inputs]
+
+    def sis(executor):
+        return SISExplainer(model, 0.7, masked_value=BackgroundMean(X[:1400]), mode="fast",
+                            executor=executor).explain_batch(images)
+
+    serial = timed(lambda: sis("serial"))
+    times = []
+    for workers in (1, 2):
+        executor = RayExecutor(num_workers=workers)
+        sis(executor)  # warm-up: actors start and load the model
+        times.append(timed(lambda: sis(executor)))
+        executor.shutdown()
+    report(f"SIS fast, CNN 28x28, {len(images)} inputs", serial, *times)
+
+    # --- KernelSHAP as a dataset job: parallel across inputs ----------------------------------
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    Xb, yb = load_breast_cancer(return_X_y=True)
+    gbm = GradientBoostingClassifier(random_state=0).fit(Xb[:400], yb[:400])
+    rows = np.resize(Xb[400:], (args.rows, Xb.shape[1]))
+    spec = {"method": "kernelshap", "background": Xb[:50], "n_samples": 512, "random_state": 0}
+    margin = as_model(gbm, method="decision_function")
+    release_workers()
+    with tempfile.TemporaryDirectory() as tmp:
+        serial = timed(lambda: run_job(margin, rows, spec, os.path.join(tmp, "s"), shard_size=25,
+                                       executor="serial", progress=False))
+        run_job(margin, rows[:4], spec, os.path.join(tmp, "warm"), shard_size=2,
+                executor=RayExecutor(num_workers=2), progress=False)
+        times = [timed(lambda w=w: run_job(margin, rows, spec, os.path.join(tmp, f"r{w}"), shard_size=25,
+                                           executor=RayExecutor(num_workers=w), progress=False))
+                 for w in (1, 2)]
+    report(f"KernelSHAP job, GBM, {args.rows} rows x 514 x 50", serial, *times)
+    print("\ntarget: efficiency >= 0.8 at 2 workers for work of 10 s or more")
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
