@@ -23,6 +23,7 @@ examples:
       --background-rows 50 --out out/shap --ray-address auto
   blackbox-xai status out/sis
   blackbox-xai show out/sis --rows 5
+  blackbox-xai compare --digit 4 --out out/compare      # the CNN-vs-MLP study
 
 A job writes one folder per finished shard; run the same command again to resume a job that was
 interrupted. Text data for LIME: a .txt file with one document per line.
@@ -107,6 +108,12 @@ def _print_status(out, status):
           f"{status['done_shards']}/{status['n_shards']} shards, {state}")
 
 
+def _compare(args):
+    from blackbox_xai.analysis.cnn_vs_mlp import run
+
+    run(args)
+
+
 def _status(args):
     from blackbox_xai.jobs import job_status
 
@@ -169,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="how far a job folder is")
     st.add_argument("dir")
     st.set_defaults(run=_status)
+
+    from blackbox_xai.analysis.cnn_vs_mlp import add_arguments
+
+    cmp = sub.add_parser("compare", help="the CNN-vs-MLP rationale study on bundled digits (needs torch)",
+                         description="Train a CNN and an MLP on digits upsampled to 28x28, find the SIS of "
+                         "both, cluster them jointly and cross-check; tables, figures and report.html "
+                         "in --out.")
+    add_arguments(cmp)
+    cmp.set_defaults(run=_compare)
 
     sh = sub.add_parser("show", help="summarise the results of a finished job")
     sh.add_argument("dir")

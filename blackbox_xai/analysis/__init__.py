@@ -1,4 +1,5 @@
 """Analyses built on explanations: SIS clustering and model comparison."""
+from blackbox_xai.analysis.compare import ModelComparison, compare_models
 from blackbox_xai.analysis.sis_clustering import (
     CrossCheck,
     SISComparison,
@@ -10,4 +11,4 @@ from blackbox_xai.analysis.sis_clustering import (
 )
 
 __all__ = ["energy_distances", "jaccard_distances", "cluster_sis", "compare_sis", "SISComparison",
-           "cross_check", "CrossCheck"]
+           "cross_check", "CrossCheck", "compare_models", "ModelComparison"]

@@ -1,0 +1,145 @@
+"""Plots people would rather look at than read (matplotlib: ``pip install 'blackbox-xai[plot]'``).
+
+* :func:`attribution_heatmap` - signed attributions over an image, diverging colormap centred at 0;
+* :func:`sis_overlay` - an SIS drawn over its input;
+* :func:`cluster_montage` - one SIS cluster: the mean SIS mask and a few members;
+* :func:`deletion_curves` - model output as features are removed (deletion / AOPC curves);
+* :func:`text_heatmap_html` - a text attribution as HTML, red for positive, blue for negative.
+
+Every function takes an optional ``ax`` (or returns a figure) and never calls ``plt.show()``.
+"""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+
+def _plt():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError("plotting needs matplotlib: pip install 'blackbox-xai[plot]'") from exc
+    return plt
+
+
+def _image(x):
+    """A 2-D (or H x W x 3) array to show: channel-first images are moved, single channels dropped."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 3 and x.shape[0] in (1, 3) and x.shape[-1] not in (1, 3):
+        x = np.moveaxis(x, 0, -1)
+    if x.ndim == 3 and x.shape[-1] == 1:
+        x = x[..., 0]
+    return x
+
+
+def _bare(ax):
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def attribution_heatmap(values, image=None, *, ax=None, title=None, alpha=0.75, colorbar=True):
+    """Signed attributions as a heatmap centred at zero (red positive, blue negative), over the
+    image in grey when given. ``values`` may be an :class:`~blackbox_xai.explanation.Attribution`."""
+    plt = _plt()
+    if hasattr(values, "to_input"):
+        image = values.x if image is None else image
+        values = values.to_input()
+    heat = _image(values)
+    if heat.ndim == 3:  # several channels: sum them
+        heat = heat.sum(axis=-1)
+    ax = ax or plt.subplots(figsize=(3, 3))[1]
+    if image is not None:
+        ax.imshow(_image(image), cmap="gray_r")
+    limit = float(np.abs(heat).max()) or 1.0
+    shown = ax.imshow(heat, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=alpha if image is not None else 1.0)
+    if colorbar:
+        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        ax.set_title(title, fontsize=9)
+    _bare(ax)
+    return ax
+
+
+def sis_overlay(x, mask, *, ax=None, title=None, color="red"):
+    """The input in grey with the SIS pixels in ``color``."""
+    plt = _plt()
+    from matplotlib.colors import ListedColormap
+
+    ax = ax or plt.subplots(figsize=(2, 2))[1]
+    ax.imshow(_image(x), cmap="gray_r")
+    mask = _image(np.broadcast_to(mask, np.shape(x)).astype(float)) > 0
+    if mask.ndim == 3:
+        mask = mask.any(axis=-1)
+    ax.imshow(np.ma.masked_where(~mask, np.ones(mask.shape)), cmap=ListedColormap([color]), alpha=0.8,
+              vmin=0, vmax=1)
+    if title:
+        ax.set_title(title, fontsize=8)
+    _bare(ax)
+    return ax
+
+
+def cluster_montage(inputs, masks, *, title=None, n_members=5, labels=None):
+    """One cluster of SIS: the share of members holding each pixel, then ``n_members`` examples.
+
+    ``inputs`` and ``masks`` are sequences (one per SIS); ``labels`` names each member (e.g. the
+    model it came from). Returns the figure.
+    """
+    plt = _plt()
+    n = min(n_members, len(masks))
+    fig, axes = plt.subplots(1, n + 1, figsize=(1.8 * (n + 1), 2.1))
+    axes = np.atleast_1d(axes)
+    share = np.mean([_image(np.broadcast_to(m, np.shape(x)).astype(float)) for x, m in zip(inputs, masks)], axis=0)
+    if share.ndim == 3:
+        share = share.max(axis=-1)
+    axes[0].imshow(share, cmap="magma", vmin=0, vmax=1)
+    axes[0].set_title(f"mean of {len(masks)}", fontsize=8)
+    _bare(axes[0])
+    for i in range(n):
+        sis_overlay(inputs[i], masks[i], ax=axes[i + 1], title=None if labels is None else str(labels[i]))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def deletion_curves(curves, *, ax=None, title="deletion curve", xlabel="fraction of features removed"):
+    """Model output as features are removed, one line per method: ``curves`` maps a name to an
+    array of outputs (first entry: nothing removed). The legend gives each curve's AOPC (average
+    drop from the first point)."""
+    plt = _plt()
+    ax = ax or plt.subplots(figsize=(4, 3))[1]
+    for name, values in curves.items():
+        values = np.asarray(values, dtype=float)
+        steps = np.linspace(0, 1, len(values))
+        aopc = float(np.mean(values[0] - values))
+        ax.plot(steps, values, label=f"{name} (AOPC {aopc:.3f})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("model output")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def text_heatmap_html(attribution) -> str:
+    """A text attribution (LIME text mode) as an HTML fragment: each word's background is red for
+    positive and blue for negative relevance, its strength proportional to the value."""
+    text = attribution.x
+    spans = attribution.info.get("spans")
+    feature_of_token = attribution.info.get("feature_of_token")
+    if not isinstance(text, str) or spans is None or feature_of_token is None:
+        raise ValueError("text_heatmap_html needs a text attribution (LimeExplainer(mode='text'))")
+    values = np.asarray(attribution.values, dtype=float)
+    if values.ndim > 1:
+        raise ValueError("pick one target: the attribution holds several outputs")
+    limit = float(np.abs(values).max()) or 1.0
+    parts, last = [], 0
+    for (start, end), feature in zip(spans, feature_of_token):
+        v = values[feature] / limit
+        rgb = "220, 40, 40" if v >= 0 else "40, 90, 220"
+        parts.append(html.escape(text[last:start]))
+        parts.append(f'<span style="background: rgba({rgb}, {abs(v):.2f})" title="{values[feature]:+.4g}">'
+                     f"{html.escape(text[start:end])}</span>")
+        last = end
+    parts.append(html.escape(text[last:]))
+    return '<p style="font-family: sans-serif; line-height: 1.8">' + "".join(parts) + "</p>"
