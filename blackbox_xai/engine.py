@@ -109,6 +109,8 @@ class Engine:
         """
         rows = np.asarray(rows, dtype=np.intp)
         n = len(rows)
+        if n == 0:
+            return np.zeros((0, getattr(self.model, "n_outputs", None) or 0))
         n_chunks = max(-(-n // self.chunk_rows(masker)), min(self.executor.parallelism, n))
         step = -(-n // n_chunks)  # equal chunks: no small remainder call
         bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
