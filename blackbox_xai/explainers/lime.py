@@ -18,6 +18,7 @@ for on/off features. ``Attribution.info`` reports ``score`` (weighted R^2), ``in
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from blackbox_xai.features import FeatureSpace, resolve_masked_input
 from blackbox_xai.maskers import Masker, TextMasker, ValueMasker
 
 MODES = ("tabular", "image", "text")
+_Run = namedtuple("_Run", "n alpha seed")  # one call's validated settings
 TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
@@ -179,30 +181,30 @@ class LimeExplainer(AttributionExplainer):
     # -- the run -------------------------------------------------------------------------------
     def _explain(self, X, targets, labels):
         mode = check_choice(self.mode, "mode", MODES)
-        self._n = check_positive_int(self.n_samples, "n_samples", allow_none=False)
-        if self._n < 2:
-            raise ValueError(f"n_samples must be at least 2 (x and one perturbation), got {self._n}")
-        self._alpha = check_finite_scalar(self.alpha, "alpha")
-        if self._alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {self._alpha}")
-        self._seed = seed_sequence(self.random_state)
+        n = check_positive_int(self.n_samples, "n_samples", allow_none=False)
+        if n < 2:
+            raise ValueError(f"n_samples must be at least 2 (x and one perturbation), got {n}")
+        alpha = check_finite_scalar(self.alpha, "alpha")
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        run = _Run(n, alpha, seed_sequence(self.random_state))
         model = as_model(self.model)
         engine = self._engine(model)
         try:
             if mode == "tabular":
-                return self._tabular(X, targets, labels, engine)
+                return self._tabular(run, X, targets, labels, engine)
             explain_one = self._image if mode == "image" else self._text
-            return [explain_one(X[i], targets[i], labels[i], engine) for i in range(len(X))]
+            return [explain_one(run, X[i], targets[i], labels[i], engine) for i in range(len(X))]
         finally:
             engine.close()
 
-    def _fit(self, x, Z, outputs, distances, target, n_evaluations, default_width, **fields):
+    def _fit(self, run, x, Z, outputs, distances, target, n_evaluations, default_width, **fields):
         width = default_width if self.kernel_width is None else check_finite_scalar(self.kernel_width, "kernel_width")
         if width <= 0:
             raise ValueError(f"kernel_width must be positive, got {width}")
         target = resolve_target(self._target(target), outputs[0])
         y = outputs if target == "all" else outputs[:, [target]]
-        coef, intercept, score = weighted_ridge(Z.astype(np.float64, copy=False), y, kernel(distances, width), self._alpha)
+        coef, intercept, score = weighted_ridge(Z.astype(np.float64, copy=False), y, kernel(distances, width), run.alpha)
         local = intercept + Z[0] @ coef
 
         def scalar_or_list(v):
@@ -210,7 +212,7 @@ class LimeExplainer(AttributionExplainer):
 
         info = {"score": scalar_or_list(score), "intercept": scalar_or_list(intercept),
                 "local_prediction": scalar_or_list(local), "kernel_width": float(width),
-                "alpha": self._alpha, **fields.pop("info", {})}
+                "alpha": run.alpha, **fields.pop("info", {})}
         values = coef if target == "all" else coef[:, 0]
         output = take_target(outputs[0], target)
         return Attribution(
@@ -219,7 +221,7 @@ class LimeExplainer(AttributionExplainer):
             n_evaluations=n_evaluations, method="lime", x=x, info=info, **fields,
         )
 
-    def _tabular(self, X, targets, labels, engine):
+    def _tabular(self, run, X, targets, labels, engine):
         if X.ndim != 2:
             raise ValueError(f"tabular mode explains rows of shape (M,); got inputs of shape {X.shape[1:]}")
         if self.training_data is None:
@@ -227,8 +229,8 @@ class LimeExplainer(AttributionExplainer):
         train = check_array(self.training_data, "training_data", min_ndim=2)
         if train.shape[1:] != X.shape[1:]:
             raise ValueError(f"training_data has shape {train.shape} but x has shape {X.shape[1:]}")
-        m, n = X.shape[1], self._n
-        rng = np.random.default_rng(self._seed)
+        m, n = X.shape[1], run.n
+        rng = np.random.default_rng(run.seed)
         if self.discretize is None:
             sigma = train.std(axis=0)
             sigma[sigma == 0] = 1.0
@@ -252,7 +254,7 @@ class LimeExplainer(AttributionExplainer):
                 Z = (bins == bins[0]).astype(np.float64)
                 distances = np.sqrt(m - Z.sum(axis=1))
             outputs = engine.evaluate(masker, np.full(n, i), values, labels)
-            results.append(self._fit(x, Z, outputs, distances, targets[i], n, 0.75 * np.sqrt(m),
+            results.append(self._fit(run, x, Z, outputs, distances, targets[i], n, 0.75 * np.sqrt(m),
                                      info={"discretize": self.discretize}))
         return results
 
@@ -273,7 +275,7 @@ class LimeExplainer(AttributionExplainer):
                              f"{segments.dtype} {segments.shape}")
         return segments
 
-    def _image(self, x, target, label, engine):
+    def _image(self, run, x, target, label, engine):
         axis = _channel_axis(x, self.channel_axis)
         hwc = x if axis in (None, 2) else np.moveaxis(x, 0, -1)
         segments = self._segments(hwc, hwc.shape[:2])
@@ -289,21 +291,21 @@ class LimeExplainer(AttributionExplainer):
             masked = filled if axis in (None, 2) else np.moveaxis(filled, -1, 0)
         else:
             masked = resolve_masked_input(self.masked_value, x.shape)
-        Z = on_off_samples(np.random.default_rng(self._seed), self._n, space.n_features)
-        outputs = engine.evaluate(Masker(x[None], masked, space), np.zeros(self._n, np.intp), Z, [label])
+        Z = on_off_samples(np.random.default_rng(run.seed), run.n, space.n_features)
+        outputs = engine.evaluate(Masker(x[None], masked, space), np.zeros(run.n, np.intp), Z, [label])
         group_ids, feature_map = self._group_info(space)
-        return self._fit(x, Z, outputs, cosine_distance_to_ones(Z), target, self._n, 0.25,
+        return self._fit(run, x, Z, outputs, cosine_distance_to_ones(Z), target, run.n, 0.25,
                          group_ids=group_ids, feature_map=feature_map)
 
-    def _text(self, doc, target, label, engine):
+    def _text(self, run, doc, target, label, engine):
         matches = list(TOKEN.finditer(doc))
         if not matches:
             raise ValueError(f"{label} has no words to explain: {doc[:60]!r}")
         words, feature_of_token = np.unique([m.group() for m in matches], return_inverse=True)
         spans = [m.span() for m in matches]
         masker = TextMasker(doc, spans, feature_of_token, self.mask_token)
-        Z = on_off_samples(np.random.default_rng(self._seed), self._n, len(words))
-        outputs = engine.evaluate(masker, np.zeros(self._n, np.intp), Z, [label])
-        return self._fit(doc, Z, outputs, cosine_distance_to_ones(Z), target, self._n, 0.25,
+        Z = on_off_samples(np.random.default_rng(run.seed), run.n, len(words))
+        outputs = engine.evaluate(masker, np.zeros(run.n, np.intp), Z, [label])
+        return self._fit(run, doc, Z, outputs, cosine_distance_to_ones(Z), target, run.n, 0.25,
                          feature_names=[str(w) for w in words],
                          info={"spans": [list(s) for s in spans], "feature_of_token": feature_of_token.tolist()})
