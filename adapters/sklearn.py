@@ -7,8 +7,6 @@ columns.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from blackbox_xai.adapters.base import Model
 
 METHODS = ("auto", "predict_proba", "decision_function", "predict", "predict_log_proba")

@@ -96,8 +96,10 @@ def accuracy(net, X, y):
 
 def run(args) -> dict:
     """Run the study; returns a summary dict (also written to ``settings.json``)."""
-    import torch
-
+    try:
+        import torch  # noqa: F401 - fail here, clearly, before any work
+    except ImportError as exc:
+        raise ImportError("the CNN-vs-MLP study trains torch models: pip install torch==2.13.0") from exc
     from sklearn.model_selection import train_test_split
 
     from blackbox_xai.adapters import as_model

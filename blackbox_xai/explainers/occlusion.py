@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from blackbox_xai._validation import check_array, resolve_target, take_target
+from blackbox_xai._validation import resolve_target, take_target
 from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET
 from blackbox_xai.explainers._base import AttributionExplainer
