@@ -2,8 +2,13 @@
 
 Public API::
 
-    from blackbox_xai import SISExplainer, as_model, BackgroundMean
+    from blackbox_xai import SISExplainer, KernelShapExplainer, LimeExplainer, OcclusionExplainer
     SISExplainer(model.predict, threshold=0.9).explain(x)
+    KernelShapExplainer(model, X_background, random_state=0).explain(x)
+
+Execution: ``executor="ray"`` or :class:`RayExecutor`; dataset jobs in :mod:`blackbox_xai.jobs`;
+analyses in :mod:`blackbox_xai.analysis`; plots in :mod:`blackbox_xai.plot`; the command line in
+:mod:`blackbox_xai.cli`.
 """
 from blackbox_xai.adapters import Model, as_model
 from blackbox_xai.engine import Engine
