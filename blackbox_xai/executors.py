@@ -215,6 +215,12 @@ class RayExecutor(Executor):
         by_gpu = int(resources.get("GPU", 0) // self.num_gpus) if self.num_gpus else 1 << 30
         return max(1, min(by_cpu, by_gpu))
 
+    def connect(self):
+        """Attach to Ray and check that the cluster can host these workers; returns ``ray``."""
+        ray = self._ray()
+        self._workers_wanted(ray)  # fails at once on a GPU request the cluster cannot meet
+        return ray
+
     @property
     def parallelism(self) -> int:
         return self.num_workers or self._workers_wanted(self._ray())

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from blackbox_xai._validation import check_positive_int
-from blackbox_xai.executors import RayExecutor, ensure_ray, get_executor, release_workers
+from blackbox_xai.executors import RayExecutor, get_executor, release_workers
 from blackbox_xai.explanation import load_result
 
 MANIFEST = "manifest.json"
@@ -204,8 +204,7 @@ def _run_here(explainer, shards, out_dir, retries, bar):
 
 
 def _run_on_ray(runner, explainer, shards, out_dir, retries, bar):
-    ray = ensure_ray(runner.address, **runner.init_kwargs)
-    runner._workers_wanted(ray)  # fails at once on a GPU request the cluster cannot meet
+    ray = runner.connect()
     release_workers()  # idle explainer actors would hold the CPUs the shard tasks need
     task = ray.remote(_explain_shard).options(num_cpus=runner.num_cpus, num_gpus=runner.num_gpus,
                                               max_retries=retries, retry_exceptions=True)
