@@ -1,7 +1,7 @@
 """Adapters: any model behind one contract (see :class:`Model`).
 
 ``as_model(obj)`` recognises plain callables, scikit-learn estimators (and bound ``clf.predict`` of
-a classifier, mapped to ``predict_proba``) and torch modules.
+a classifier, mapped to ``predict_proba``), torch modules, and URLs of models served over HTTP.
 """
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import warnings
 
 from blackbox_xai.adapters.base import Model
 from blackbox_xai.adapters.callable import CallableModel
+from blackbox_xai.adapters.remote import RemoteModel
 from blackbox_xai.adapters.sklearn import SklearnModel, is_sklearn_estimator
 from blackbox_xai.adapters.torch import TorchModel, is_torch_module
 from blackbox_xai.exceptions import AdapterNote
 
-__all__ = ["as_model", "Model", "CallableModel", "SklearnModel", "TorchModel"]
+__all__ = ["as_model", "Model", "CallableModel", "SklearnModel", "TorchModel", "RemoteModel"]
 
 
 def _bound_classifier_predict(obj):
@@ -36,22 +37,27 @@ def as_model(obj, **options) -> Model:
 
     Parameters
     ----------
-    obj : Model, torch.nn.Module, sklearn estimator, or callable
+    obj : Model, torch.nn.Module, sklearn estimator, callable, or URL
+        A string ``http(s)://...`` is a served model (:class:`RemoteModel`); the protocol is read
+        off the URL (``.../v2/models/<name>``, ``.../invocations``, ``.../v1/models/<name>``).
         A bound ``clf.predict`` of a scikit-learn classifier is read through ``clf.predict_proba``
         (class labels cannot be explained by a threshold), with a one-line :class:`AdapterNote`.
     **options
         Passed to the adapter: ``method`` for sklearn; ``device``, ``dtype``, ``postprocess`` for
-        torch; ``batch_size`` and, for callables, ``output_kind``.
+        torch; ``batch_size`` and, for callables, ``output_kind``; for URLs those of
+        :class:`RemoteModel` (``output``, ``timeout``, ``retries``, ``max_batch_rows``, ...).
     """
     if isinstance(obj, Model):
         if options:
             raise ValueError(f"as_model got options {sorted(options)} for an already adapted {obj!r}")
         return obj
     if isinstance(obj, str):
-        raise TypeError(
-            f"as_model got the string {obj!r}; remote HTTP models are not supported yet - pass a "
-            "callable that sends the request"
-        )
+        if not obj.startswith(("http://", "https://")):
+            raise TypeError(
+                f"as_model got the string {obj!r}; a string must be the http(s):// URL of a served "
+                "model (load a saved model file yourself, or use the blackbox-xai command)"
+            )
+        return RemoteModel(obj, **options)
     if is_torch_module(obj):
         return TorchModel(obj, **options)
     if is_sklearn_estimator(obj):

@@ -42,6 +42,11 @@ class Model:
         """Run on ``device`` from now on; models without a device choice ignore it."""
         return self
 
+    def for_copies(self, n: int):
+        """The model as one of ``n`` copies running at once (Ray workers); models that share an
+        outside resource (a server's request budget) return a copy holding its share."""
+        return self
+
     def _predict(self, batch: np.ndarray):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement _predict")
 

@@ -21,6 +21,8 @@ examples:
       --strides 2 2 --out out/occ --workers 2
   blackbox-xai explain --model gbm.joblib --data X.npy --method kernelshap --n-samples 2048 \\
       --background-rows 50 --out out/shap --ray-address auto
+  blackbox-xai explain --model http://127.0.0.1:8080/v2/models/clf --output predict_proba \
+      --data X.npy --method kernelshap --out out/remote
   blackbox-xai status out/sis
   blackbox-xai show out/sis --rows 5
   blackbox-xai compare --digit 4 --out out/compare      # the CNN-vs-MLP study
@@ -30,11 +32,13 @@ interrupted. Text data for LIME: a .txt file with one document per line.
 """
 
 
-def load_model(spec):
-    """A model from a path: ``.joblib``/``.pkl`` (joblib), ``.pt``/``.pth`` (TorchScript)."""
+def load_model(spec, output=None):
+    """A model from a path: ``.joblib``/``.pkl`` (joblib), ``.pt``/``.pth`` (TorchScript), or the
+    URL of a served model (v2, MLflow or TF Serving; ``output`` picks one of several outputs)."""
     if spec.startswith(("http://", "https://")):
-        raise ValueError(f"remote models ({spec}) are not supported yet; save the model with joblib "
-                         "or TorchScript")
+        from blackbox_xai.adapters import RemoteModel
+
+        return RemoteModel(spec, output=output)
     if not os.path.exists(spec):
         raise FileNotFoundError(f"--model {spec}: no such file")
     ext = os.path.splitext(spec)[1].lower()
@@ -92,7 +96,7 @@ def _explain(args):
     from blackbox_xai.executors import RayExecutor
     from blackbox_xai.jobs import run_job
 
-    model = load_model(args.model)
+    model = load_model(args.model, output=args.output)
     data = load_data(args.data)
     executor = None
     if args.workers or args.ray_address:
@@ -152,7 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("explain", help="explain every row of a dataset into a job folder",
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ex.add_argument("--model", required=True, help="model.joblib / model.pkl, or TorchScript model.pt")
+    ex.add_argument("--model", required=True,
+                    help="model.joblib / model.pkl, TorchScript model.pt, or the URL of a served model: "
+                    "http://host:port/v2/models/NAME (KServe, MLServer, Triton), .../invocations "
+                    "(MLflow), .../v1/models/NAME (TF Serving)")
+    ex.add_argument("--output", help="served model: which output to explain (e.g. predict_proba)")
     ex.add_argument("--data", required=True, help="inputs: X.npy (N, ...), or docs.txt for text LIME")
     ex.add_argument("--method", required=True, choices=METHODS)
     ex.add_argument("--out", required=True, help="job folder (created; an existing one resumes)")

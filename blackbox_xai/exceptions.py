@@ -24,3 +24,13 @@ class InsufficientSISWarning(UserWarning):
 
 class AdapterNote(UserWarning):
     """A one-line note from an adapter about how it reads a model (e.g. predict -> predict_proba)."""
+
+
+class RemoteModelError(ModelError):
+    """A model server refused a request or could not be reached (after the retries it allows).
+
+    ``status`` is the HTTP status of the last answer, or None when no answer came."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status

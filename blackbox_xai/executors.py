@@ -241,7 +241,8 @@ class RayExecutor(Executor):
         n = self._workers_wanted(ray)
         release_workers()  # idle pools of this process would hold the CPUs the new one needs
         worker = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus)(_Worker)
-        ref = ray.put(model)
+        # n copies call at once: a served model's request budget is split among them
+        ref = ray.put(model.for_copies(n) if hasattr(model, "for_copies") else model)
         actors = [worker.remote(ref, bool(self.num_gpus)) for _ in range(n)]
         self._pool = {"model": model, "digest": digest, "job": job, "actors": actors}
         _LIVE.add(self)

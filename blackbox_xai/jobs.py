@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from blackbox_xai._validation import check_positive_int
+from blackbox_xai.adapters import as_model
 from blackbox_xai.executors import RayExecutor, get_executor, release_workers
 from blackbox_xai.explanation import load_result
 
@@ -208,8 +209,11 @@ def _run_on_ray(runner, explainer, shards, out_dir, retries, bar):
     release_workers()  # idle explainer actors would hold the CPUs the shard tasks need
     task = ray.remote(_explain_shard).options(num_cpus=runner.num_cpus, num_gpus=runner.num_gpus,
                                               max_retries=retries, retry_exceptions=True)
+    limit = min(runner.parallelism, len(shards))
+    # shards run `limit` at a time: a served model's request budget is split among them
+    explainer = copy.copy(explainer)
+    explainer.model = as_model(explainer.model).for_copies(limit)
     explainer_ref = ray.put(explainer)
-    limit = runner.num_workers or len(shards)
     pending, queue = {}, list(shards.items())
     while queue or pending:
         while queue and len(pending) < limit:

@@ -1,0 +1,419 @@
+"""Models behind an HTTP endpoint: Open Inference Protocol v2, MLflow ``/invocations``, TF Serving.
+
+Every engine chunk becomes as few requests as ``max_batch_rows`` allows (one HTTP call per
+perturbation would be hopeless: ~1 ms each, server-bound, against ~4 ms for 1000 rows in one
+request). Requests of one chunk go out in parallel, at most ``max_concurrency`` at a time per
+process and server. Connection errors, timeouts, 429 and 5xx are retried with exponential backoff
+and jitter; any other 4xx is raised at once with the server's message. Only the standard library
+speaks HTTP here (``http.client``), with one keep-alive connection per thread, opened lazily, so
+the model pickles to Ray workers and each worker opens its own.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote, urlsplit
+
+import numpy as np
+
+from blackbox_xai.adapters.base import OUTPUT_KINDS, Model
+from blackbox_xai.exceptions import RemoteModelError
+
+PROTOCOLS = ("v2", "mlflow", "tfserving")
+
+# Open Inference Protocol v2 datatypes <-> numpy dtypes (BYTES is not numeric: refused)
+V2_DATATYPES = {
+    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
+    "UINT64": np.uint64, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
+    "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
+}
+_DATATYPE_OF = {np.dtype(t): name for name, t in V2_DATATYPES.items()}
+
+RETRY_STATUS = frozenset({429}) | frozenset(range(500, 600))
+_MAX_DELAY = 10.0
+_SEMAPHORES = {}  # (server, max_concurrency) -> BoundedSemaphore, shared by the copies in a process
+_SEMAPHORES_LOCK = threading.Lock()
+
+
+def v2_datatype(dtype) -> str:
+    """The v2 datatype name of a numpy dtype (``float64`` -> ``"FP64"``)."""
+    dtype = np.dtype(dtype)
+    if dtype not in _DATATYPE_OF:
+        raise TypeError(
+            f"no Open Inference Protocol datatype for numpy dtype {dtype}; use one of "
+            f"{sorted(str(d) for d in _DATATYPE_OF)}"
+        )
+    return _DATATYPE_OF[dtype]
+
+
+def parse_url(url: str):
+    """``(origin, prefix, protocol, model_name, version)`` read off an endpoint URL.
+
+    ``http://h:p/v2/models/m[/versions/v][/infer]`` is v2, ``http://h:p[/prefix]/invocations``
+    MLflow, ``http://h:p/v1/models/m[/versions/v][:predict]`` TF Serving; anything else gives
+    protocol None (and its path as the prefix).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"a remote model URL must start with http:// or https:// and name a host, got {url!r}")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    segments = parts.path.rstrip("/").split("/")
+    for api, protocol in (("v2", "v2"), ("v1", "tfserving")):
+        if api in segments and segments[segments.index(api) + 1:segments.index(api) + 2] == ["models"]:
+            i = segments.index(api)
+            rest = [s.split(":")[0] for s in segments[i + 2:]]
+            if not rest or not rest[0]:
+                raise ValueError(f"the URL {url!r} names no model: expected .../{api}/models/<name>")
+            version = rest[2] if len(rest) >= 3 and rest[1] == "versions" else None
+            return origin, "/".join(segments[:i]), protocol, rest[0], version
+    if segments[-1] == "invocations":
+        return origin, "/".join(segments[:-1]), "mlflow", None, None
+    return origin, "/".join(segments), None, None, None
+
+
+def _error_text(body: bytes, limit: int = 600) -> str:
+    """The server's message from an error body: JSON ``error``/``message`` fields, else the tail of
+    the text (a traceback's last lines say the most)."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        parts = [str(doc[k]) for k in ("error_code", "error", "message", "detail") if k in doc]
+        if parts:
+            text = ": ".join(parts)
+    if len(text) > limit:
+        text = "..." + text[-limit:]
+    return text or "(empty body)"
+
+
+class RemoteModel(Model):
+    """A model served over HTTP, behind the :class:`Model` contract.
+
+    Parameters
+    ----------
+    url : str
+        The endpoint. Full URLs name the protocol and model: ``http://h:8080/v2/models/m``
+        (v2: KServe, MLServer, Triton), ``http://h:5000/invocations`` (MLflow),
+        ``http://h:8501/v1/models/m`` (TF Serving). A bare ``http://h:p`` needs ``protocol``
+        (and ``model_name`` for v2 and TF Serving).
+    protocol : {"v2", "mlflow", "tfserving"}, optional
+        Default: read off the URL.
+    model_name, model_version : str, optional
+        Default: read off the URL.
+    output : str, optional
+        Which output to explain when the server returns several (v2 output name, e.g.
+        ``"predict_proba"``, also sent as the requested output; key of a dict of MLflow or TF
+        Serving predictions). Default: the only output.
+    input_name : str
+        v2 input tensor name.
+    dtype : numpy dtype, optional
+        Cast inputs to this dtype before sending (e.g. ``"float32"`` for a model served in FP32).
+        Default: send the batch's own dtype.
+    columns : list of str, optional
+        MLflow: send ``dataframe_split`` with these column names (for models with a column
+        signature); default ``{"inputs": ...}``, a tensor.
+    timeout : float
+        Seconds per request (connect and read); a timeout is retried.
+    retries : int
+        Extra attempts after a connection error, timeout, 429 or 5xx.
+    backoff : float
+        First retry delay in seconds; each retry doubles it, with jitter (x0.5-1.5), at most 10 s.
+        A ``Retry-After`` header in seconds is honoured within the same cap.
+    max_batch_rows : int
+        Rows per request; a larger batch is split.
+    max_concurrency : int
+        Requests in flight at once from this process to this server.
+    headers : dict, optional
+        Sent with every request (e.g. ``{"Authorization": "Bearer ..."}``).
+    output_kind : {"probability", "logit", "score"}
+        What the explained output is (the server cannot say).
+    check_ready : bool
+        Ask the server whether the model is ready before the first request.
+
+    Attributes
+    ----------
+    n_requests, n_retries : int
+        Inference requests sent and retried by this process.
+    """
+
+    def __init__(self, url, protocol=None, *, model_name=None, model_version=None, output=None,
+                 input_name="input-0", dtype=None, columns=None, timeout=30.0, retries=3,
+                 backoff=0.1, max_batch_rows=1024, max_concurrency=4, headers=None,
+                 output_kind="score", check_ready=True):
+        origin, prefix, url_protocol, url_name, url_version = parse_url(url)
+        protocol = protocol or url_protocol
+        if protocol not in PROTOCOLS:
+            raise ValueError(
+                f"cannot tell the protocol of {url!r}: pass protocol= one of {list(PROTOCOLS)} or a "
+                "URL like http://host:port/v2/models/<name>, .../invocations or .../v1/models/<name>"
+            )
+        if url_protocol not in (None, protocol):
+            raise ValueError(f"the URL {url!r} is a {url_protocol} endpoint but protocol={protocol!r}")
+        model_name = model_name or url_name
+        if protocol in ("v2", "tfserving") and not model_name:
+            raise ValueError(f"a {protocol} endpoint needs model_name= (or a URL that names the model)")
+        for name, value in (("max_batch_rows", max_batch_rows), ("max_concurrency", max_concurrency)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not isinstance(retries, (int, np.integer)) or retries < 0:
+            raise ValueError(f"retries must be a non-negative int, got {retries!r}")
+        if not timeout or timeout <= 0 or backoff < 0:
+            raise ValueError(f"timeout must be > 0 and backoff >= 0, got {timeout!r} and {backoff!r}")
+        if output_kind not in OUTPUT_KINDS:
+            raise ValueError(f"output_kind must be one of {list(OUTPUT_KINDS)}, got {output_kind!r}")
+        if dtype is not None:
+            v2_datatype(dtype)  # refuse dtypes no protocol can carry now, not at the first call
+        super().__init__(url,
+                         batch_size=int(max_batch_rows) * int(max_concurrency), device="remote")
+        self.url = url
+        self.origin = origin
+        self.prefix = prefix
+        self.protocol = protocol
+        self.model_name = model_name
+        self.model_version = model_version or url_version
+        self.output = output
+        self.input_name = input_name
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        self.columns = None if columns is None else [str(c) for c in columns]
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.max_batch_rows = int(max_batch_rows)
+        self.max_concurrency = int(max_concurrency)
+        self.headers = dict(headers or {})
+        self.output_kind = output_kind
+        self.check_ready = check_ready
+        self._init_process_state()
+
+    # -- per-process state: never pickled, rebuilt in each Ray worker ------------------------------
+    def _init_process_state(self):
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._pool = None
+        self._ready = not self.check_ready
+        self.n_requests = 0
+        self.n_retries = 0
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for key in ("_local", "_lock", "_pool", "_ready", "n_requests", "n_retries"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._init_process_state()
+
+    def for_copies(self, n: int):
+        """A copy for one of ``n`` processes that call the server at once (Ray workers): each gets
+        ``max_concurrency // n`` requests in flight (at least 1), so the server sees about
+        ``max_concurrency`` in all."""
+        share = max(1, self.max_concurrency // max(1, int(n)))
+        if share == self.max_concurrency:
+            return self
+        clone = object.__new__(type(self))
+        clone.__setstate__(self.__getstate__())
+        clone.max_concurrency = share
+        clone.batch_size = self.max_batch_rows * share
+        return clone
+
+    # -- protocol paths and bodies ------------------------------------------------------------------
+    def _path(self, what):
+        name = quote(self.model_name or "", safe="")
+        version = f"/versions/{quote(str(self.model_version), safe='')}" if self.model_version else ""
+        prefix = self.prefix
+        if self.protocol == "v2":
+            return prefix + {"infer": f"/v2/models/{name}{version}/infer",
+                             "ready": f"/v2/models/{name}{version}/ready"}[what]
+        if self.protocol == "mlflow":
+            return prefix + {"infer": "/invocations", "ready": "/ping"}[what]
+        return prefix + {"infer": f"/v1/models/{name}{version}:predict",
+                         "ready": f"/v1/models/{name}{version}"}[what]
+
+    def _encode(self, batch: np.ndarray) -> dict:
+        if self.protocol == "v2":
+            body = {"inputs": [{"name": self.input_name, "shape": list(batch.shape),
+                                "datatype": v2_datatype(batch.dtype), "data": batch.ravel().tolist()}]}
+            if self.output:
+                body["outputs"] = [{"name": self.output}]
+            return body
+        if self.protocol == "mlflow" and self.columns is not None:
+            if batch.ndim != 2 or batch.shape[1] != len(self.columns):
+                raise ValueError(
+                    f"model {self.name} has {len(self.columns)} columns but the batch has shape {batch.shape}"
+                )
+            return {"dataframe_split": {"columns": self.columns, "data": batch.tolist()}}
+        return {"inputs" if self.protocol == "mlflow" else "instances": batch.tolist()}
+
+    def _decode(self, doc, n: int) -> np.ndarray:
+        if self.protocol == "v2":
+            outputs = doc.get("outputs") if isinstance(doc, dict) else None
+            if not outputs:
+                raise RemoteModelError(f"model {self.name} answered without outputs: {str(doc)[:300]}")
+            names = [o.get("name") for o in outputs]
+            if self.output is not None:
+                if self.output not in names:
+                    raise RemoteModelError(f"model {self.name} returned outputs {names}, not {self.output!r}")
+                out = outputs[names.index(self.output)]
+            elif len(outputs) == 1:
+                out = outputs[0]
+            else:
+                raise RemoteModelError(f"model {self.name} returned outputs {names}: choose one with output=")
+            datatype = out.get("datatype", "FP64")
+            if datatype not in V2_DATATYPES:
+                raise RemoteModelError(
+                    f"model {self.name} returned output {out.get('name')!r} of datatype {datatype}, "
+                    "which is not numeric"
+                )
+            values = np.asarray(out["data"], dtype=V2_DATATYPES[datatype])
+            return values.reshape(out["shape"]) if "shape" in out else values
+        key = "predictions" if isinstance(doc, dict) and "predictions" in doc else "outputs"
+        if not isinstance(doc, dict) or key not in doc:
+            raise RemoteModelError(f"model {self.name} answered without predictions: {str(doc)[:300]}")
+        predictions = doc[key]
+        if isinstance(predictions, dict):  # several named outputs
+            if self.output is None:
+                if len(predictions) != 1:
+                    raise RemoteModelError(
+                        f"model {self.name} returned outputs {sorted(predictions)}: choose one with output="
+                    )
+                return np.asarray(next(iter(predictions.values())))
+            if self.output not in predictions:
+                raise RemoteModelError(f"model {self.name} returned outputs {sorted(predictions)}, not {self.output!r}")
+            return np.asarray(predictions[self.output])
+        if predictions and isinstance(predictions[0], dict):  # one record per row
+            if self.output is None and len(predictions[0]) != 1:
+                raise RemoteModelError(
+                    f"model {self.name} returned records with fields {sorted(predictions[0])}: choose one with output="
+                )
+            key = self.output if self.output is not None else next(iter(predictions[0]))
+            return np.asarray([p[key] for p in predictions])
+        return np.asarray(predictions)
+
+    # -- transport ----------------------------------------------------------------------------------
+    def _connection(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            parts = urlsplit(self.origin)
+            cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+            conn = cls(parts.hostname, parts.port, timeout=self.timeout)
+            self._local.conn = conn
+        return conn
+
+    def _drop_connection(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _semaphore(self):
+        key = (self.origin, self.max_concurrency)
+        with _SEMAPHORES_LOCK:
+            if key not in _SEMAPHORES:
+                _SEMAPHORES[key] = threading.BoundedSemaphore(self.max_concurrency)
+            return _SEMAPHORES[key]
+
+    def _request(self, method, path, body=None, *, what):
+        """``(status, headers, body)`` of one request, retried on connection errors, timeouts, 429
+        and 5xx; other 4xx and the last failure raise :class:`RemoteModelError`."""
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "application/json", **self.headers}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        last = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                with self._lock:
+                    self.n_retries += 1
+                time.sleep(self._delay(attempt, last))
+            try:
+                with self._semaphore():
+                    conn = self._connection()
+                    conn.request(method, path, body=payload, headers=headers)
+                    response = conn.getresponse()
+                    data = response.read()
+            except (OSError, http.client.HTTPException) as exc:  # refused, reset, dropped, timed out
+                self._drop_connection()
+                kind = "timed out" if isinstance(exc, (socket.timeout, TimeoutError)) else "failed"
+                last = (f"{what} {kind} ({type(exc).__name__}: {exc})", None)
+                continue
+            if response.getheader("Connection", "").lower() == "close":
+                self._drop_connection()
+            if response.status < 400:
+                return response.status, response, data
+            message = f"{what} got HTTP {response.status}: {_error_text(data)}"
+            if response.status not in RETRY_STATUS:
+                raise RemoteModelError(f"model {self.name}: {message}", status=response.status)
+            last = (message, response.getheader("Retry-After"))
+        raise RemoteModelError(
+            f"model {self.name}: {last[0]}; gave up after {self.retries + 1} attempt(s) "
+            f"(timeout {self.timeout:g} s, retries={self.retries})"
+        )
+
+    def _delay(self, attempt, last):
+        delay = self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+        retry_after = last[1] if last else None
+        if retry_after:
+            try:
+                delay = max(delay, float(retry_after))
+            except ValueError:  # an HTTP date: keep our own backoff
+                pass
+        return min(delay, _MAX_DELAY)
+
+    def _wait_ready(self):
+        if self._ready:
+            return
+        path = self._path("ready")
+        try:
+            self._request("GET", path, what=f"readiness check GET {self.origin}{path}")
+        except RemoteModelError as exc:
+            raise RemoteModelError(f"{exc} - is the server running and the model loaded?",
+                                   status=exc.status) from None
+        self._ready = True
+
+    def _send(self, batch):
+        status, _, data = self._request("POST", self._path("infer"), self._encode(batch),
+                                        what=f"POST {self.origin}{self._path('infer')} ({len(batch)} rows)")
+        with self._lock:
+            self.n_requests += 1
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            raise RemoteModelError(
+                f"model {self.name} answered HTTP {status} with a body that is not JSON: {_error_text(data)}"
+            ) from None
+        out = self._decode(doc, len(batch))
+        if out.ndim == 0 or out.shape[0] != len(batch):
+            raise RemoteModelError(
+                f"model {self.name} returned {out.shape[0] if out.ndim else 'a scalar'} row(s) for a "
+                f"request of {len(batch)} rows (output shape {out.shape})"
+            )
+        return out.reshape(len(batch), -1) if out.ndim > 2 else out
+
+    def _predict(self, batch):
+        self._wait_ready()
+        if self.dtype is not None:
+            batch = batch.astype(self.dtype, copy=False)
+        parts = [batch[a:a + self.max_batch_rows] for a in range(0, len(batch), self.max_batch_rows)]
+        if len(parts) <= 1 or self.max_concurrency == 1:
+            outs = [self._send(p) for p in parts]
+        else:
+            if self._pool is None:
+                with self._lock:
+                    if self._pool is None:
+                        self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="remote-model")
+            outs = list(self._pool.map(self._send, parts))  # in order: no row lost or moved
+        if not outs:
+            return np.zeros((0, self.n_outputs or 1))
+        return outs[0] if len(outs) == 1 else np.concatenate(outs)
+
+    def __repr__(self):
+        return (f"RemoteModel({self.url!r}, protocol={self.protocol!r}, max_batch_rows="
+                f"{self.max_batch_rows}, max_concurrency={self.max_concurrency})")

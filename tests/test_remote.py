@@ -1,0 +1,289 @@
+"""RemoteModel against the tests' own loopback server (tests/loopback.py): protocols, faults,
+retries, concurrency, Ray. The real model servers (MLServer, MLflow) are in test_remote_servers.py."""
+import pickle
+import time
+
+import numpy as np
+import pytest
+
+from blackbox_xai import KernelShapExplainer, SISExplainer, as_model
+from blackbox_xai.adapters import RemoteModel
+from blackbox_xai.adapters.remote import parse_url, v2_datatype
+from blackbox_xai.exceptions import RemoteModelError
+from loopback import LoopbackServer
+
+
+@pytest.fixture(scope="module")
+def clf():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y), X
+
+
+def fast(url, **options):
+    """A RemoteModel that gives up quickly (tests wait for its backoff)."""
+    options = {"backoff": 0.01, "timeout": 5, **options}
+    return RemoteModel(url, **options)
+
+
+# -- URLs and construction ------------------------------------------------------------------------
+@pytest.mark.parametrize("url, expected", [
+    ("http://h:1/v2/models/m", ("http://h:1", "", "v2", "m", None)),
+    ("http://h:1/v2/models/m/versions/3/infer", ("http://h:1", "", "v2", "m", "3")),
+    ("https://h/kserve/v2/models/m/", ("https://h", "/kserve", "v2", "m", None)),
+    ("http://h:1/invocations", ("http://h:1", "", "mlflow", None, None)),
+    ("http://h:1/v1/models/m:predict", ("http://h:1", "", "tfserving", "m", None)),
+    ("http://h:1/v1/models/m/versions/2:predict", ("http://h:1", "", "tfserving", "m", "2")),
+    ("http://h:1", ("http://h:1", "", None, None, None)),
+])
+def test_parse_url(url, expected):
+    assert parse_url(url) == expected
+
+
+def test_construction_errors():
+    with pytest.raises(ValueError, match="cannot tell the protocol"):
+        RemoteModel("http://h:1/predict")
+    with pytest.raises(ValueError, match="needs model_name"):
+        RemoteModel("http://h:1", protocol="v2")
+    with pytest.raises(ValueError, match="is a v2 endpoint but protocol='mlflow'"):
+        RemoteModel("http://h:1/v2/models/m", protocol="mlflow")
+    with pytest.raises(ValueError, match="http:// or https://"):
+        RemoteModel("ftp://h/v2/models/m")
+    with pytest.raises(ValueError, match="names no model"):
+        RemoteModel("http://h:1/v2/models/")
+    with pytest.raises(ValueError, match="max_batch_rows"):
+        RemoteModel("http://h:1/invocations", max_batch_rows=0)
+    with pytest.raises(TypeError, match="no Open Inference Protocol datatype"):
+        RemoteModel("http://h:1/invocations", dtype="complex64")
+    with pytest.raises(TypeError, match="must be the http"):
+        as_model("model.joblib")
+    model = as_model("http://h:1/v2/models/m", output="predict_proba")
+    assert isinstance(model, RemoteModel) and model.protocol == "v2" and model.output == "predict_proba"
+
+
+def test_datatypes():
+    assert v2_datatype(np.float64) == "FP64" and v2_datatype("float32") == "FP32"
+    assert v2_datatype(np.int64) == "INT64" and v2_datatype(bool) == "BOOL" and v2_datatype(np.uint8) == "UINT8"
+    with pytest.raises(TypeError):
+        v2_datatype(object)
+
+
+def test_pickles_without_connections_and_splits_concurrency():
+    model = RemoteModel("http://h:1/v2/models/m", max_concurrency=8, max_batch_rows=100)
+    model._connection()  # a live per-thread connection must not travel
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy.url == model.url and copy.n_requests == 0 and not hasattr(copy._local, "conn")
+    share = model.for_copies(3)
+    assert share.max_concurrency == 2 and share.batch_size == 200 and model.max_concurrency == 8
+    assert model.for_copies(16).max_concurrency == 1
+    assert model.for_copies(1) is model
+
+
+# -- protocols: remote == local, exactly ---------------------------------------------------------
+@pytest.mark.parametrize("protocol", ["v2", "mlflow", "tfserving"])
+def test_remote_kernel_shap_equals_local(clf, protocol):
+    clf, X = clf
+    with LoopbackServer(clf.predict_proba) as server:
+        remote = fast(server.url(protocol), max_batch_rows=500, max_concurrency=3)
+        kwargs = dict(background=X[:20], n_samples=256, random_state=0)
+        a = KernelShapExplainer(remote, **kwargs).explain(X[25])
+        b = KernelShapExplainer(clf, **kwargs).explain(X[25])
+        np.testing.assert_array_equal(a.values, b.values)
+        assert a.base_value == b.base_value
+        # each request carried at most max_batch_rows rows, and every evaluation was sent once
+        sizes = [len(r["rows"]) for r in server.log]
+        assert max(sizes) <= 500 and sum(sizes) == a.n_evaluations
+        assert remote.n_requests == len(server.log)
+
+
+def test_remote_sis_equals_local_v2(clf):
+    clf, X = clf
+    with LoopbackServer(clf.predict_proba) as server:
+        remote = fast(server.url("v2"), output="predict_proba", max_batch_rows=7)
+        a = SISExplainer(remote, threshold=0.9, masked_value=X.mean(axis=0)).explain(X[0])
+        b = SISExplainer(clf, threshold=0.9, masked_value=X.mean(axis=0)).explain(X[0])
+        assert [s.indices.tolist() for s in a] == [s.indices.tolist() for s in b]
+        assert a.n_evaluations == b.n_evaluations
+        assert server.log[0]["body"]["outputs"] == [{"name": "predict_proba"}]
+
+
+def test_dtype_is_sent_as_declared(clf):
+    clf, X = clf
+    with LoopbackServer(clf.predict_proba) as server:
+        fast(server.url("v2"), dtype="float32")(X[:3])
+        assert server.log[-1]["body"]["inputs"][0]["datatype"] == "FP32"
+        fast(server.url("v2"))(X[:3].astype(np.int64))
+        assert server.log[-1]["body"]["inputs"][0]["datatype"] == "INT64"
+
+
+def test_mlflow_columns_send_a_dataframe_split():
+    with LoopbackServer(lambda rows: rows.sum(axis=1)) as server:
+        model = fast(server.url("mlflow"), columns=["a", "b"])
+        with pytest.raises(ValueError, match="2 columns"):
+            model(np.ones((2, 3)))
+    body = {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]]}}
+    assert model._encode(np.array([[1.0, 2.0]])) == body
+
+
+def test_choosing_among_several_outputs():
+    model = RemoteModel("http://h:1/v2/models/m")
+    doc = {"outputs": [{"name": "a", "shape": [1, 1], "datatype": "FP64", "data": [1.0]},
+                       {"name": "b", "shape": [1, 1], "datatype": "FP64", "data": [2.0]}]}
+    with pytest.raises(RemoteModelError, match=r"outputs \['a', 'b'\]: choose one"):
+        model._decode(doc, 1)
+    model.output = "b"
+    assert model._decode(doc, 1).tolist() == [[2.0]]
+    bytes_doc = {"outputs": [{"name": "b", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
+    with pytest.raises(RemoteModelError, match="not numeric"):
+        model._decode(bytes_doc, 1)
+    tf = RemoteModel("http://h:1/v1/models/m")
+    with pytest.raises(RemoteModelError, match="choose one with output="):
+        tf._decode({"predictions": {"p": [[1.0]], "q": [[0.0]]}}, 1)
+    tf.output = "q"
+    assert tf._decode({"predictions": {"p": [[1.0]], "q": [[0.0]]}}, 1).tolist() == [[0.0]]
+    assert tf._decode({"outputs": [[3.0]]}, 1).tolist() == [[3.0]]  # columnar answer
+
+
+# -- faults: retried or surfaced exactly as specified ---------------------------------------------
+def _run(server, protocol="v2", n=40, **options):
+    model = fast(server.url(protocol), **options)
+    X = np.arange(n * 3, dtype=np.float64).reshape(n, 3)
+    return model, X, model(X)
+
+
+def _rowsum(rows):
+    return np.stack([rows.sum(axis=1), -rows.sum(axis=1)], axis=1)
+
+
+def _assert_each_row_answered_once(server, X):
+    answered = server.answered_rows()
+    assert len(answered) == len(X)
+    np.testing.assert_array_equal(np.sort(answered, axis=0), X)
+
+
+def test_dropped_connection_is_retried_and_no_row_is_lost():
+    with LoopbackServer(_rowsum, faults=["drop"]) as server:
+        model, X, out = _run(server, max_batch_rows=10, max_concurrency=1)
+    np.testing.assert_array_equal(out, _rowsum(X))
+    assert model.n_retries == 1 and model.n_requests == 4 and len(server.log) == 5
+    _assert_each_row_answered_once(server, X)
+
+
+@pytest.mark.parametrize("protocol", ["v2", "tfserving"])
+def test_503_then_200_is_retried(protocol):
+    fault = ("status", 503, {"error": "busy"}, "application/json")
+    with LoopbackServer(_rowsum, faults=[fault, fault]) as server:
+        model, X, out = _run(server, protocol, max_batch_rows=100)
+    np.testing.assert_array_equal(out, _rowsum(X))
+    assert model.n_retries == 2 and [r["outcome"] for r in server.log] == ["status 503"] * 2 + ["ok"]
+    _assert_each_row_answered_once(server, X)
+
+
+def test_429_honours_retry_after():
+    fault = ("status", 429, {"error": "slow down"}, "application/json", [("Retry-After", "0.3")])
+    with LoopbackServer(_rowsum, faults=[fault]) as server:
+        start = time.perf_counter()
+        model, X, out = _run(server)
+        assert time.perf_counter() - start >= 0.3
+    np.testing.assert_array_equal(out, _rowsum(X))
+    assert model.n_retries == 1
+
+
+def test_400_with_json_error_is_not_retried():
+    fault = ("status", 400, {"error": "input-0 has the wrong shape [40, 3]"}, "application/json")
+    with LoopbackServer(_rowsum, faults=[fault]) as server:
+        with pytest.raises(RemoteModelError, match=r"HTTP 400: input-0 has the wrong shape \[40, 3\]") as info:
+            _run(server)
+        assert len(server.log) == 1
+    assert info.value.status == 400
+
+
+def test_mlflow_error_fields_reach_the_message():
+    fault = ("status", 400, {"error_code": "BAD_REQUEST", "message": "columns missing"}, "application/json")
+    with LoopbackServer(_rowsum, faults=[fault]) as server:
+        with pytest.raises(RemoteModelError, match="HTTP 400: BAD_REQUEST: columns missing"):
+            _run(server, "mlflow")
+
+
+def test_500_plain_text_is_retried_then_surfaced():
+    text = b"Traceback (most recent call last):\n  ...\nValueError: X has 3 features, expected 30\n"
+    fault = ("status", 500, text, "text/plain; charset=utf-8")
+    with LoopbackServer(_rowsum, faults=[fault] * 3) as server:
+        with pytest.raises(RemoteModelError, match="(?s)HTTP 500: .*ValueError: X has 3 features, expected 30") as info:
+            _run(server, retries=2)
+        assert len(server.log) == 3 and "gave up after 3 attempt(s)" in str(info.value)
+    with LoopbackServer(_rowsum, faults=[fault]) as server:  # once, then fine
+        model, X, out = _run(server, retries=2)
+        np.testing.assert_array_equal(out, _rowsum(X))
+
+
+def test_a_request_past_the_timeout_is_retried_then_surfaced():
+    with LoopbackServer(_rowsum, faults=[("sleep", 1.0)]) as server:
+        model, X, out = _run(server, timeout=0.3)
+        np.testing.assert_array_equal(out, _rowsum(X))
+        assert model.n_retries == 1
+        _assert_each_row_answered_once(server, X)
+    with LoopbackServer(_rowsum, faults=[("sleep", 1.0)] * 2) as server:
+        with pytest.raises(RemoteModelError, match="timed out.*gave up after 2 attempt"):
+            _run(server, timeout=0.3, retries=1)
+
+
+def test_a_short_answer_is_an_error_naming_the_rows():
+    with LoopbackServer(_rowsum, faults=[("rows", 5)]) as server:
+        with pytest.raises(RemoteModelError, match="returned 5 row.*request of 40 rows"):
+            _run(server)
+
+
+def test_server_down_or_model_missing_is_a_clear_error():
+    with LoopbackServer(_rowsum) as server:
+        url = server.url("v2")
+    with pytest.raises(RemoteModelError, match="Connection refused.*is the server running"):
+        fast(url, retries=1)(np.ones((2, 3)))
+    with LoopbackServer(_rowsum, ready=False) as server:
+        with pytest.raises(RemoteModelError, match="HTTP 404: Model m not found") as info:
+            fast(server.url("v2"))(np.ones((2, 3)))
+        assert info.value.status == 404 and server.log == []
+
+
+def test_engine_does_not_rerun_inputs_after_a_server_error():
+    fault = ("status", 400, {"error": "bad"}, "application/json")
+    with LoopbackServer(_rowsum, faults=[fault] * 5) as server:
+        explainer = KernelShapExplainer(fast(server.url("v2")), background=np.zeros((1, 3)), n_samples=6)
+        with pytest.raises(RemoteModelError):
+            explainer.explain_batch(np.ones((3, 3)))
+        assert len(server.log) == 1
+
+
+def test_concurrency_is_bounded():
+    with LoopbackServer(_rowsum, delay=0.05) as server:
+        model, X, out = _run(server, n=80, max_batch_rows=10, max_concurrency=3)
+        np.testing.assert_array_equal(out, _rowsum(X))
+        assert model.n_requests == 8 and server.max_in_flight == 3
+        # two threads sharing the model still keep to the bound
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(model, [X, X]))
+        assert server.max_in_flight == 3
+
+
+# -- Ray: workers open their own connections; the job keeps to the server's budget ----------------
+def test_remote_model_on_ray_workers(ray_local, clf, tmp_path):
+    from blackbox_xai.executors import RayExecutor
+    from blackbox_xai.jobs import load_results, run_job
+
+    clf, X = clf
+    kwargs = dict(background=X[:10], n_samples=128, random_state=0)
+    with LoopbackServer(clf.predict_proba, delay=0.01) as server:
+        remote = fast(server.url("v2"), max_batch_rows=200, max_concurrency=2)
+        a = KernelShapExplainer(remote, executor=RayExecutor(num_workers=2), **kwargs).explain_batch(X[:4])
+        run_job(remote, X[:8], {"method": "kernelshap", **kwargs}, tmp_path,
+                shard_size=2, executor=RayExecutor(num_workers=2), progress=False)
+        assert server.max_in_flight <= 2
+    b = KernelShapExplainer(clf, **kwargs).explain_batch(X[:8])
+    for got, want in zip(a + load_results(tmp_path), b[:4] + b):
+        np.testing.assert_array_equal(got.values, want.values)
