@@ -1,5 +1,6 @@
 """RemoteModel against the tests' own loopback server (tests/loopback.py): protocols, faults,
 retries, concurrency, Ray. The real model servers (MLServer, MLflow) are in test_remote_servers.py."""
+import json
 import pickle
 import time
 
@@ -8,7 +9,7 @@ import pytest
 
 from blackbox_xai import KernelShapExplainer, SISExplainer, as_model
 from blackbox_xai.adapters import RemoteModel
-from blackbox_xai.adapters.remote import parse_url, v2_datatype
+from blackbox_xai.adapters.remote import json_array, parse_url, v2_datatype
 from blackbox_xai.exceptions import RemoteModelError
 from loopback import LoopbackServer
 
@@ -103,7 +104,7 @@ def test_remote_kernel_shap_equals_local(clf, protocol):
 def test_remote_sis_equals_local_v2(clf):
     clf, X = clf
     with LoopbackServer(clf.predict_proba) as server:
-        remote = fast(server.url("v2"), output="predict_proba", max_batch_rows=7)
+        remote = fast(server.url("v2"), output="predict_proba", max_batch_rows=16)
         a = SISExplainer(remote, threshold=0.9, masked_value=X.mean(axis=0)).explain(X[0])
         b = SISExplainer(clf, threshold=0.9, masked_value=X.mean(axis=0)).explain(X[0])
         assert [s.indices.tolist() for s in a] == [s.indices.tolist() for s in b]
@@ -126,7 +127,23 @@ def test_mlflow_columns_send_a_dataframe_split():
         with pytest.raises(ValueError, match="2 columns"):
             model(np.ones((2, 3)))
     body = {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]]}}
-    assert model._encode(np.array([[1.0, 2.0]])) == body
+    assert json.loads(model._encode(np.array([[1.0, 2.0]]))) == body
+
+
+@pytest.mark.parametrize("a", [
+    np.array([[0.1, -0.0, 0.0], [1e-300, 0.1, 3.0]]),   # -0.0 kept apart from 0.0
+    np.tile(np.array([1 / 3, 2.5, -7.0]), (4, 2)),       # few distinct values: the fast path
+    np.random.default_rng(0).normal(size=(3, 2, 5)),     # distinct values: the plain path
+    np.arange(12, dtype=np.int64).reshape(2, 3, 2) % 3,
+    np.ones((2, 3), dtype=np.float32) / 3,
+    np.zeros((0, 3)),
+    np.array([True, False, True]),
+])
+def test_json_array_is_exact(a):
+    text = json_array(a)
+    assert text == json.dumps(a.tolist(), separators=(",", ":"))
+    back = np.asarray(json.loads(text), dtype=a.dtype).reshape(a.shape)
+    assert back.tobytes() == a.tobytes()
 
 
 def test_choosing_among_several_outputs():
@@ -166,10 +183,14 @@ def _assert_each_row_answered_once(server, X):
 
 
 def test_dropped_connection_is_retried_and_no_row_is_lost():
-    with LoopbackServer(_rowsum, faults=["drop"]) as server:
+    # the first drop hits the connection kept alive since the readiness check: resent at once on
+    # a new one (a server closing idle connections looks the same); the second, on that fresh
+    # connection, is a failure and retried after a backoff
+    with LoopbackServer(_rowsum, faults=["drop", "drop"]) as server:
         model, X, out = _run(server, max_batch_rows=10, max_concurrency=1)
     np.testing.assert_array_equal(out, _rowsum(X))
-    assert model.n_retries == 1 and model.n_requests == 4 and len(server.log) == 5
+    assert model.n_retries == 1 and model.n_requests == 4 and len(server.log) == 6
+    assert [r["outcome"] for r in server.log[:3]] == ["dropped", "dropped", "ok"]
     _assert_each_row_answered_once(server, X)
 
 
@@ -287,3 +308,21 @@ def test_remote_model_on_ray_workers(ray_local, clf, tmp_path):
     b = KernelShapExplainer(clf, **kwargs).explain_batch(X[:8])
     for got, want in zip(a + load_results(tmp_path), b[:4] + b):
         np.testing.assert_array_equal(got.values, want.values)
+
+
+def test_cli_explains_a_served_model(clf, tmp_path, capsys):
+    from blackbox_xai.cli import main
+    from blackbox_xai.jobs import load_results
+
+    clf, X = clf
+    np.save(tmp_path / "X.npy", X[:4])
+    np.save(tmp_path / "bg.npy", X[:10])
+    with LoopbackServer(clf.predict_proba) as server:
+        code = main(["explain", "--model", server.url("v2"), "--output", "predict_proba", "--data",
+                     str(tmp_path / "X.npy"), "--method", "kernelshap", "--background",
+                     str(tmp_path / "bg.npy"), "--n-samples", "64", "--out", str(tmp_path / "job"),
+                     "--no-progress"])
+    assert code == 0 and "4/4 rows" in capsys.readouterr().out
+    want = KernelShapExplainer(clf, X[:10], n_samples=64, random_state=0).explain_batch(X[:4])
+    for got, ref in zip(load_results(tmp_path / "job"), want):
+        np.testing.assert_array_equal(got.values, ref.values)
