@@ -41,8 +41,10 @@ _SEMAPHORES_LOCK = threading.Lock()
 
 
 def v2_datatype(dtype) -> str:
-    """The v2 datatype name of a numpy dtype (``float64`` -> ``"FP64"``)."""
+    """The v2 datatype name of a numpy dtype (``float64`` -> ``"FP64"``; strings -> ``"BYTES"``)."""
     dtype = np.dtype(dtype)
+    if dtype.kind in "UO":  # documents for text models; an object array must hold str
+        return "BYTES"
     if dtype not in _DATATYPE_OF:
         raise TypeError(
             f"no Open Inference Protocol datatype for numpy dtype {dtype}; use one of "

@@ -88,7 +88,8 @@ class LoopbackServer:
             def _answer(self, body, fault):
                 if self.path == f"/v2/models/{MODEL}/infer":
                     spec = body["inputs"][0]
-                    dtype = {"FP64": np.float64, "FP32": np.float32, "INT64": np.int64}[spec["datatype"]]
+                    dtype = {"FP64": np.float64, "FP32": np.float32, "INT64": np.int64,
+                             "BYTES": object}[spec["datatype"]]
                     rows = np.asarray(spec["data"], dtype=dtype).reshape(spec["shape"])
                 elif self.path in ("/invocations", f"/v1/models/{MODEL}:predict"):
                     rows = np.asarray(body.get("inputs", body.get("instances")))

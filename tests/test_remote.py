@@ -69,8 +69,9 @@ def test_construction_errors():
 def test_datatypes():
     assert v2_datatype(np.float64) == "FP64" and v2_datatype("float32") == "FP32"
     assert v2_datatype(np.int64) == "INT64" and v2_datatype(bool) == "BOOL" and v2_datatype(np.uint8) == "UINT8"
+    assert v2_datatype(np.array(["a doc"]).dtype) == "BYTES" and v2_datatype(object) == "BYTES"
     with pytest.raises(TypeError):
-        v2_datatype(object)
+        v2_datatype(np.complex128)
 
 
 def test_pickles_without_connections_and_splits_concurrency():
@@ -110,6 +111,32 @@ def test_remote_sis_equals_local_v2(clf):
         assert [s.indices.tolist() for s in a] == [s.indices.tolist() for s in b]
         assert a.n_evaluations == b.n_evaluations
         assert server.log[0]["body"]["outputs"] == [{"name": "predict_proba"}]
+
+
+def test_lime_and_occlusion_remote_equal_local(clf):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from blackbox_xai import LimeExplainer, OcclusionExplainer
+
+    clf, X = clf
+    docs = ["the rocket reached orbit", "the match ended in a draw", "a probe in orbit around mars",
+            "the team won the cup", "orbit and launch window", "goal in the last minute"]
+    text = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(docs, [1, 0, 1, 0, 1, 0])
+    image = lambda batch: batch.reshape(len(batch), -1) @ np.linspace(-1, 1, 64)  # noqa: E731
+    cases = [
+        (clf.predict_proba, LimeExplainer, dict(training_data=X, n_samples=300, random_state=0), X[3]),
+        (text.predict_proba, LimeExplainer, dict(mode="text", n_samples=200, random_state=0), docs[2]),
+        (image, OcclusionExplainer, dict(window=(2, 2), strides=(2, 2)), np.arange(64.0).reshape(8, 8)),
+    ]
+    for fn, explainer, kwargs, x in cases:
+        with LoopbackServer(fn) as server:
+            got = explainer(fast(server.url("v2"), max_batch_rows=64), **kwargs).explain(x)
+            sent = server.log[0]["body"]["inputs"][0]
+        want = explainer(fn, **kwargs).explain(x)
+        np.testing.assert_array_equal(got.values, want.values)
+        assert sent["datatype"] == ("BYTES" if isinstance(x, str) else "FP64")
 
 
 def test_dtype_is_sent_as_declared(clf):
