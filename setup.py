@@ -10,6 +10,7 @@ PACKAGES = [
     "blackbox_xai",
     "blackbox_xai.explainers",
     "blackbox_xai.analysis",
+    "blackbox_xai.lrp",
     "blackbox_xai.adapters",
 ]
 
