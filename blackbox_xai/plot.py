@@ -4,7 +4,8 @@
 * :func:`sis_overlay` - an SIS drawn over its input;
 * :func:`cluster_montage` - one SIS cluster: the mean SIS mask and a few members;
 * :func:`deletion_curves` - model output as features are removed (deletion / AOPC curves);
-* :func:`text_heatmap_html` - a text attribution as HTML, red for positive, blue for negative.
+* :func:`text_heatmap_html` - text relevance (LIME text, LRP of a text pipeline) as HTML, red for
+  positive, blue for negative.
 
 Every function takes an optional ``ax`` (or returns a figure) and never calls ``plt.show()``.
 """
@@ -121,24 +122,39 @@ def deletion_curves(curves, *, ax=None, title="deletion curve", xlabel="fraction
     return ax
 
 
-def text_heatmap_html(attribution) -> str:
-    """A text attribution (LIME text mode) as an HTML fragment: each word's background is red for
-    positive and blue for negative relevance, its strength proportional to the value."""
-    text = attribution.x
-    spans = attribution.info.get("spans")
-    feature_of_token = attribution.info.get("feature_of_token")
+def text_heatmap_html(result, index=0) -> str:
+    """Text relevance as an HTML fragment: each token's background is red for positive and blue
+    for negative relevance, its strength proportional to the value (the value shows on hover).
+
+    ``result``: a LIME text attribution (``LimeExplainer(mode="text")``), or an LRP result of a
+    text pipeline (``LRP(pipeline).explain(docs)``, document ``index``).
+    """
+    tokens = getattr(result, "info", {}).get("tokens")
+    if tokens is not None and "docs" in result.info:  # LRP: tokens with offsets and relevance
+        doc = result.info["docs"][index]
+        spans = [(t["start"], t["end"]) for t in tokens[index]]
+        return _spans_html(doc, spans, np.array([t["relevance"] for t in tokens[index]]))
+    text = getattr(result, "x", None)
+    spans = result.info.get("spans") if hasattr(result, "info") else None
+    feature_of_token = result.info.get("feature_of_token") if hasattr(result, "info") else None
     if not isinstance(text, str) or spans is None or feature_of_token is None:
-        raise ValueError("text_heatmap_html needs a text attribution (LimeExplainer(mode='text'))")
-    values = np.asarray(attribution.values, dtype=float)
+        raise ValueError("text_heatmap_html needs a text attribution (LimeExplainer(mode='text')) or an "
+                         "LRP result of a text pipeline")
+    values = np.asarray(result.values, dtype=float)
     if values.ndim > 1:
         raise ValueError("pick one target: the attribution holds several outputs")
-    limit = float(np.abs(values).max()) or 1.0
+    return _spans_html(text, spans, values[np.asarray(feature_of_token, dtype=int)])
+
+
+def _spans_html(text, spans, values) -> str:
+    limit = float(np.abs(values).max()) if len(values) else 0.0
+    limit = limit or 1.0
     parts, last = [], 0
-    for (start, end), feature in zip(spans, feature_of_token):
-        v = values[feature] / limit
+    for (start, end), value in zip(spans, values):
+        v = value / limit
         rgb = "220, 40, 40" if v >= 0 else "40, 90, 220"
         parts.append(html.escape(text[last:start]))
-        parts.append(f'<span style="background: rgba({rgb}, {abs(v):.2f})" title="{values[feature]:+.4g}">'
+        parts.append(f'<span style="background: rgba({rgb}, {abs(v):.2f})" title="{value:+.4g}">'
                      f"{html.escape(text[start:end])}</span>")
         last = end
     parts.append(html.escape(text[last:]))

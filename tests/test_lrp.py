@@ -155,12 +155,15 @@ def test_t9_tfidf_tokens():
     assert [doc[t["start"]:t["end"]] for t in tokens] == ["Space", "the", "orbit", "SPACE"]
     np.testing.assert_allclose([t["relevance"] for t in tokens], [0.58835, -0.01961, 1.17670, 0.58835], **A5)
     assert sum(t["relevance"] for t in tokens) == pytest.approx(result.output[0] + 0.3, abs=1e-12)
+    from blackbox_xai.plot import text_heatmap_html
+
+    page = text_heatmap_html(result)
+    assert page.count("<span") == 4 and 'title="+1.177">orbit</span>' in page
+    assert "rgba(40, 90, 220, 0.02)" in page  # "the": slightly negative, blue
 
 
 @pytest.fixture(scope="module")
 def topics():
-    from sklearn.datasets import make_classification  # noqa: F401 - keeps sklearn import style
-
     words = {"space": "orbit rocket launch planet moon satellite astronaut mars probe telescope",
              "sport": "match goal team score league coach player season cup referee",
              "food": "recipe oven flour butter sauce garlic bake dough spice taste"}

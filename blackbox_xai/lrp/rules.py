@@ -136,18 +136,27 @@ class PolynomialKernel:
         return f"PolynomialKernel(gamma={self.gamma:g}, coef0={self.coef0:g}, degree={self.degree})"
 
 
+def _additive_gram(term, A, B, max_elements=2**23):
+    """``K[i, j] = sum_d term(A[i, d], B[j, d])``, a block of rows of A at a time (bounded memory)."""
+    A = np.asarray(A.toarray() if hasattr(A, "toarray") else A, dtype=float)
+    B = np.asarray(B.toarray() if hasattr(B, "toarray") else B, dtype=float)
+    K = np.empty((len(A), len(B)))
+    step = max(1, max_elements // max(1, B.size))
+    for start in range(0, len(A), step):
+        K[start:start + step] = term(A[start:start + step, None, :], B[None, :, :]).sum(axis=-1)
+    return K
+
+
 def histogram_intersection(A, B):
     """Histogram intersection kernel ``sum_d min(a_d, b_d)`` between the rows of A and B (a valid
     callable kernel for ``SVC(kernel=histogram_intersection)``)."""
-    A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
-    return np.minimum(A[:, None, :], B[None, :, :]).sum(axis=-1)
+    return _additive_gram(np.minimum, A, B)
 
 
 def additive_chi2(A, B):
     """Additive chi2 kernel ``sum_d 2 a_d b_d / (a_d + b_d)`` (0 where ``a_d + b_d = 0``), for
     non-negative features. (sklearn's ``additive_chi2_kernel`` is a different, negative form.)"""
-    A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
-    return _chi2_terms(A[:, None, :], B[None, :, :]).sum(axis=-1)
+    return _additive_gram(_chi2_terms, A, B)
 
 
 def _chi2_terms(a, b):
