@@ -6,11 +6,15 @@ Public API::
     SISExplainer(model.predict, threshold=0.9).explain(x)
     KernelShapExplainer(model, X_background, random_state=0).explain(x)
 
+Models behind HTTP: ``as_model("http://host:8080/v2/models/m")`` (:class:`RemoteModel`). Models whose
+parameters can be read (kernel SVMs, TF-IDF and Fisher-vector pipelines): ``LRP(estimator).explain(X)``
+(:mod:`blackbox_xai.lrp`).
+
 Execution: ``executor="ray"`` or :class:`RayExecutor`; dataset jobs in :mod:`blackbox_xai.jobs`;
 analyses in :mod:`blackbox_xai.analysis`; plots in :mod:`blackbox_xai.plot`; the command line in
 :mod:`blackbox_xai.cli`.
 """
-from blackbox_xai.adapters import Model, as_model
+from blackbox_xai.adapters import Model, RemoteModel, as_model
 from blackbox_xai.engine import Engine
 from blackbox_xai.exceptions import (
     AdapterNote,
@@ -18,11 +22,13 @@ from blackbox_xai.exceptions import (
     InsufficientSISWarning,
     ModelError,
     ModelOutputError,
+    RemoteModelError,
 )
 from blackbox_xai.executors import RayExecutor, SerialExecutor, ThreadExecutor
 from blackbox_xai.explainers import KernelShapExplainer, LimeExplainer, OcclusionExplainer, SISExplainer
 from blackbox_xai.explanation import SIS, Attribution, SISCollection
 from blackbox_xai.features import BackgroundMean, FeatureSpace
+from blackbox_xai.lrp import LRP
 
 __version__ = "0.1.0"
 
@@ -36,6 +42,8 @@ __all__ = [
     "SISCollection",
     "as_model",
     "Model",
+    "RemoteModel",
+    "LRP",
     "Engine",
     "SerialExecutor",
     "ThreadExecutor",
@@ -44,6 +52,7 @@ __all__ = [
     "FeatureSpace",
     "ModelError",
     "ModelOutputError",
+    "RemoteModelError",
     "InformativeMaskError",
     "InsufficientSISWarning",
     "AdapterNote",
