@@ -179,7 +179,7 @@ def topics():
 
 
 @pytest.mark.parametrize("vectorizer", ["count", "tfidf"])
-@pytest.mark.parametrize("model", ["logreg", "linearsvc", "svc-linear"])
+@pytest.mark.parametrize("model", ["logreg", "linearsvc", "svc-linear", "svc-intersection"])
 def test_text_tokens_sum_to_decision_minus_intercept(topics, vectorizer, model):
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -189,7 +189,8 @@ def test_text_tokens_sum_to_decision_minus_intercept(topics, vectorizer, model):
     docs, y = topics
     vec = (TfidfVectorizer if vectorizer == "tfidf" else CountVectorizer)(ngram_range=(1, 2), stop_words=["of"])
     est = {"logreg": LogisticRegression(max_iter=1000), "linearsvc": LinearSVC(),
-           "svc-linear": OneVsRestClassifier(SVC(kernel="linear"))}[model]
+           "svc-linear": OneVsRestClassifier(SVC(kernel="linear")),
+           "svc-intersection": OneVsRestClassifier(SVC(kernel=histogram_intersection))}[model]
     pipe = make_pipeline(vec, est).fit(docs, y)
     test = ["the rocket reached orbit of mars", "a goal in the cup match", "garlic butter sauce recipe, bake it"]
     result = LRP(pipe).explain(test, target="space")

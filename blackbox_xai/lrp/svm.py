@@ -118,7 +118,7 @@ def _support_vectors(estimator, X_train):
         fit_X = getattr(estimator, "_BaseLibSVM__Xfit", None)
         if fit_X is None:
             raise ValueError(f"{_name(estimator)} with a callable kernel keeps no support vectors: pass X_train=")
-        S = np.asarray(fit_X, dtype=float)[estimator.support_]
+        S = _dense(fit_X)[estimator.support_]
     return S
 
 
