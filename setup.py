@@ -37,7 +37,8 @@ setup(
         "torch": ["torch>=2.1"],
         "plot": ["matplotlib>=3.6"],
         "progress": ["tqdm>=4.60"],
-        "test": ["pytest>=7", "hypothesis>=6"],
+        "parquet": ["pyarrow>=12"],
+        "test": ["pytest>=7", "hypothesis>=6", "pyarrow>=12"],
     },
     entry_points={"console_scripts": ["blackbox-xai = blackbox_xai.cli:main"]},
     classifiers=[

@@ -6,6 +6,8 @@ Layout of ``out_dir``::
     manifest.json          what the job is (method, parameters, data fingerprint, shard size)
     shards/00000/          one folder per finished shard, renamed into place atomically
         row-0000000.npz    one saved result per row (SISCollection or Attribution)
+        table.parquet      the shard's results as columns, one row per input (when pyarrow is
+                           installed; :func:`load_table` reads them all, for pandas or Ray Data)
 
 A shard is written to a temporary folder and renamed when complete, so a shard folder is either
 absent or whole: a job killed at any moment (even SIGKILL) leaves no corrupt shard, and running
@@ -83,7 +85,46 @@ def _write_shard(out_dir, index, start, results):
     os.makedirs(tmp)
     for offset, result in enumerate(results):
         result.save(os.path.join(tmp, f"row-{start + offset:07d}.npz"))
+    pq = _parquet()
+    if pq is not None:
+        pq.write_table(_table(results, start), os.path.join(tmp, TABLE))
     os.rename(tmp, final)
+
+
+TABLE = "table.parquet"
+
+
+def _parquet():
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    return pq
+
+
+def _record(row, result) -> dict:
+    """One explained input as a flat record (the columns of the shard's Parquet table)."""
+    from blackbox_xai.explanation import SISCollection
+
+    record = {"row": row, "target": json.dumps(result.target), "n_evaluations": int(result.n_evaluations)}
+    if isinstance(result, SISCollection):
+        record.update(method="sis", threshold=float(result.threshold), n_sis=len(result),
+                      sis_sizes=[s.size for s in result], sis_scores=[float(s.score) for s in result],
+                      sis_features=[s.features.tolist() for s in result])
+        return record
+    values = np.asarray(result.values, dtype=float)
+    record.update(method=result.method, values=values.ravel().tolist(), values_shape=list(values.shape),
+                  output=np.ravel(result.output).astype(float).tolist(),
+                  base_value=np.ravel(result.base_value).astype(float).tolist(),
+                  std_errors=None if result.std_errors is None else result.std_errors.ravel().tolist(),
+                  feature_names=result.feature_names)
+    return record
+
+
+def _table(results, start):
+    import pyarrow as pa
+
+    return pa.Table.from_pylist([_record(start + i, r) for i, r in enumerate(results)])
 
 
 def _explain_shard(explainer, X):
@@ -239,17 +280,48 @@ def job_status(out_dir) -> dict:
             "missing": sorted(set(range(n)) - set(done))}
 
 
-def load_results(out_dir) -> list:
-    """Every row's result of a finished job, in row order."""
+def load_table(out_dir):
+    """Every row's result of a finished job as one ``pyarrow.Table`` (``.to_pandas()`` for a
+    DataFrame), one row per input: ``row``, ``method``, ``target`` (JSON), ``n_evaluations`` and,
+    for attributions, ``values`` (flattened; ``values_shape``), ``output``, ``base_value``,
+    ``std_errors``, ``feature_names``; for SIS, ``threshold``, ``n_sis``, ``sis_sizes``,
+    ``sis_scores``, ``sis_features`` (flat feature numbers). Shards written before pyarrow was
+    installed are converted from their npz files."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ImportError("load_table needs pyarrow: pip install pyarrow (load_results needs nothing)") from exc
     out_dir = os.fspath(out_dir)
+    status = _complete_status(out_dir)
+    tables, size = [], _read_manifest(out_dir)["shard_size"]
+    for index in range(status["n_shards"]):
+        path = os.path.join(_shard_dir(out_dir, index), TABLE)
+        tables.append(pq.read_table(path) if os.path.exists(path)
+                      else _table(_load_shard(out_dir, index), index * size))
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _complete_status(out_dir):
     status = job_status(out_dir)
     if not status["complete"]:
         raise ValueError(f"job in {out_dir} is not complete: shards {status['missing']} are missing; "
                          "run it again to finish")
+    return status
+
+
+def _load_shard(out_dir, index):
+    folder = _shard_dir(out_dir, index)
+    return [load_result(os.path.join(folder, name)) for name in sorted(os.listdir(folder)) if name.endswith(".npz")]
+
+
+def load_results(out_dir) -> list:
+    """Every row's result of a finished job, in row order."""
+    out_dir = os.fspath(out_dir)
+    status = _complete_status(out_dir)
     results = []
     for index in range(status["n_shards"]):
-        folder = _shard_dir(out_dir, index)
-        results.extend(load_result(os.path.join(folder, name)) for name in sorted(os.listdir(folder)))
+        results.extend(_load_shard(out_dir, index))
     if len(results) != status["n_rows"]:
         raise ValueError(f"job in {out_dir} holds {len(results)} rows, its manifest says {status['n_rows']}")
     return results

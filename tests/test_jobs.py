@@ -118,3 +118,30 @@ def test_text_job(tmp_path):
             tmp_path, shard_size=2, executor="serial", progress=False)
     results = load_results(tmp_path)
     assert [r.x for r in results] == docs
+
+
+def test_parquet_table_of_a_job(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    from blackbox_xai.jobs import load_table
+
+    run_job(total, X, SPEC, tmp_path / "occ", shard_size=4, progress=False)
+    assert os.path.exists(tmp_path / "occ" / "shards" / "00000" / "table.parquet")
+    table = load_table(tmp_path / "occ")
+    assert isinstance(table, pa.Table) and table.column("row").to_pylist() == list(range(len(X)))
+    for record, result in zip(table.to_pylist(), load_results(tmp_path / "occ")):
+        assert record["method"] == "occlusion" and record["values_shape"] == [6]
+        assert record["values"] == result.values.tolist() and record["output"] == [float(result.output)]
+    # a shard written without pyarrow is converted from its npz files
+    os.remove(tmp_path / "occ" / "shards" / "00001" / "table.parquet")
+    assert load_table(tmp_path / "occ").to_pylist() == table.to_pylist()
+
+    from blackbox_xai import SISExplainer
+
+    run_job(total, X[:3], {"method": "sis", "threshold": 2.0}, tmp_path / "sis", shard_size=2, progress=False)
+    sis = load_table(tmp_path / "sis").to_pylist()
+    want = SISExplainer(total, threshold=2.0).explain_batch(X[:3])
+    assert [r["n_sis"] for r in sis] == [len(c) for c in want]
+    assert [r["sis_features"] for r in sis] == [[s.features.tolist() for s in c] for c in want]
+    with pytest.raises(ValueError, match="not complete"):
+        os.rename(tmp_path / "sis" / "shards" / "00001", tmp_path / "gone")
+        load_table(tmp_path / "sis")
