@@ -57,6 +57,35 @@ def test_discretisation_is_optional_and_reported():
     assert result.info["discretize"] == "quartile" and result.values.shape == (m,)
 
 
+def test_categorical_features():
+    rng = np.random.default_rng(3)
+    train = np.column_stack([rng.normal(size=600), rng.normal(size=600) * 2, rng.integers(0, 4, size=600)])
+    g, w = np.array([0.0, 3.0, -1.0, 5.0]), np.array([1.0, -0.5])
+    seen = []
+
+    def model(batch):
+        seen.append(batch[:, 2].copy())
+        return batch[:, :2] @ w + g[batch[:, 2].astype(int)]
+
+    x = np.array([0.3, -1.0, 1.0])
+    explainer = LimeExplainer(model, train, categorical_features=[2], alpha=0.0, random_state=0)
+    result = explainer.explain(x)
+    assert set(np.concatenate(seen)) <= {0.0, 1.0, 2.0, 3.0}  # only categories seen in training
+    freq = np.bincount(train[:, 2].astype(int), minlength=4) / len(train)
+    others = [c for c in range(4) if c != 1]
+    effect = g[1] - (freq[others] @ g[others]) / freq[others].sum()
+    assert result.values[2] == pytest.approx(effect, abs=0.15)  # x's category against the others
+    np.testing.assert_allclose(result.values[:2], w * train[:, :2].std(axis=0), rtol=0.05)
+    assert result.info["categorical_features"] == [2]
+    batch = LimeExplainer(model, train, categorical_features=[2], alpha=0.0, random_state=0).explain_batch(x[None])
+    np.testing.assert_array_equal(batch[0].values, result.values)
+    quartiles = LimeExplainer(model, train, categorical_features=[2], discretize="quartile",
+                              random_state=0).explain(x)
+    assert quartiles.values[2] > 0
+    with pytest.raises(ValueError, match="categorical_features must list distinct column numbers"):
+        LimeExplainer(model, train, categorical_features=[3]).explain(x)
+
+
 def test_text_words_on_off():
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression

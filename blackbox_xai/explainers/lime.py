@@ -124,6 +124,10 @@ class LimeExplainer(AttributionExplainer):
         Ridge penalty of the surrogate (lime's default 1.0; 0 for plain least squares).
     discretize : None, "quartile" or "decile"
         Tabular only; off by default (lime's default quartiles distort linear models).
+    categorical_features : list of int, optional
+        Tabular columns holding categories (codes): sampled from their training frequencies; the
+        surrogate sees 1 where a sample keeps x's category, 0 elsewhere (its coefficient is the
+        effect of x's category against the others).
     segmentation : "grid", "slic" or int array
         Image superpixels: a ``grid`` of cells, scikit-image's SLIC (needs scikit-image), or your
         own integer map over the image's height and width.
@@ -144,9 +148,9 @@ class LimeExplainer(AttributionExplainer):
     """
 
     def __init__(self, model, training_data=None, *, mode="tabular", n_samples=5000, kernel_width=None,
-                 alpha=1.0, discretize=None, segmentation="grid", grid=(4, 4), channel_axis=None,
-                 masked_value=None, mask_token="", target=None, random_state=None, batch_size=None,
-                 executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET):
+                 alpha=1.0, discretize=None, categorical_features=None, segmentation="grid", grid=(4, 4),
+                 channel_axis=None, masked_value=None, mask_token="", target=None, random_state=None,
+                 batch_size=None, executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET):
         self.model = model
         self.training_data = training_data
         self.mode = mode
@@ -154,6 +158,7 @@ class LimeExplainer(AttributionExplainer):
         self.kernel_width = kernel_width
         self.alpha = alpha
         self.discretize = discretize
+        self.categorical_features = categorical_features
         self.segmentation = segmentation
         self.grid = grid
         self.channel_axis = channel_axis
@@ -230,6 +235,7 @@ class LimeExplainer(AttributionExplainer):
         if train.shape[1:] != X.shape[1:]:
             raise ValueError(f"training_data has shape {train.shape} but x has shape {X.shape[1:]}")
         m, n = X.shape[1], run.n
+        cat = self._categorical(m)
         rng = np.random.default_rng(run.seed)
         if self.discretize is None:
             sigma = train.std(axis=0)
@@ -240,23 +246,42 @@ class LimeExplainer(AttributionExplainer):
             q = {"quartile": 4, "decile": 10}[check_choice(self.discretize, "discretize", ("quartile", "decile"))]
             edges = np.quantile(train, np.linspace(0, 1, q + 1)[1:-1], axis=0)  # (q-1, M)
             picks = train[rng.integers(len(train), size=(n, m)), np.arange(m)]
+        # categorical columns: values drawn from the training rows (their frequencies)
+        if len(cat):
+            categories = train[rng.integers(len(train), size=(n, len(cat))), cat[None, :]]
         masker = ValueMasker(X.astype(np.float64), FeatureSpace(X.shape[1:]))
         results = []
         for i, x in enumerate(X):
             if self.discretize is None:
                 values, Z = np.multiply(offsets, sigma), offsets
                 values += x
-                distances = np.sqrt(np.einsum("ij,ij->i", offsets, offsets))
             else:
                 values = picks.copy()
                 values[0] = x
                 bins = np.stack([np.searchsorted(edges[:, j], values[:, j], side="right") for j in range(m)], 1)
                 Z = (bins == bins[0]).astype(np.float64)
+            if len(cat):
+                values[:, cat] = categories
+                values[0, cat] = x[cat]
+                Z = Z.copy()
+                Z[:, cat] = values[:, cat] == x[cat]
+            if self.discretize is None:  # standardised offsets; categorical: 1 - same category
+                continuous = np.setdiff1d(np.arange(m), cat)
+                gap = np.concatenate([Z[:, continuous], 1.0 - Z[:, cat]], axis=1)
+                distances = np.sqrt(np.einsum("ij,ij->i", gap, gap))
+            else:
                 distances = np.sqrt(m - Z.sum(axis=1))
             outputs = engine.evaluate(masker, np.full(n, i), values, labels)
             results.append(self._fit(run, x, Z, outputs, distances, targets[i], n, 0.75 * np.sqrt(m),
-                                     info={"discretize": self.discretize}))
+                                     info={"discretize": self.discretize, "categorical_features": cat.tolist()}))
         return results
+
+    def _categorical(self, m):
+        cat = np.asarray(self.categorical_features if self.categorical_features is not None else [], dtype=int)
+        if cat.ndim != 1 or ((cat < 0) | (cat >= m)).any() or len(np.unique(cat)) != len(cat):
+            raise ValueError(f"categorical_features must list distinct column numbers in [0, {m}), "
+                             f"got {self.categorical_features!r}")
+        return np.sort(cat)
 
     def _segments(self, x, spatial):
         if isinstance(self.segmentation, str):
