@@ -17,107 +17,18 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from blackbox_xai.adapters.base import OUTPUT_KINDS, Model
+from blackbox_xai.adapters.protocols import PROTOCOLS, Protocol, error_text, parse_url, v2_datatype
 from blackbox_xai.exceptions import RemoteModelError
-
-PROTOCOLS = ("v2", "mlflow", "tfserving")
-
-# Open Inference Protocol v2 datatypes <-> numpy dtypes (BYTES is not numeric: refused)
-V2_DATATYPES = {
-    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
-    "UINT64": np.uint64, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
-    "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
-}
-_DATATYPE_OF = {np.dtype(t): name for name, t in V2_DATATYPES.items()}
 
 RETRY_STATUS = frozenset({429}) | frozenset(range(500, 600))
 _MAX_DELAY = 10.0
 _SEMAPHORES = {}  # (server, max_concurrency) -> BoundedSemaphore, shared by the copies in a process
 _SEMAPHORES_LOCK = threading.Lock()
-
-
-def v2_datatype(dtype) -> str:
-    """The v2 datatype name of a numpy dtype (``float64`` -> ``"FP64"``; strings -> ``"BYTES"``)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind in "UO":  # documents for text models; an object array must hold str
-        return "BYTES"
-    if dtype not in _DATATYPE_OF:
-        raise TypeError(
-            f"no Open Inference Protocol datatype for numpy dtype {dtype}; use one of "
-            f"{sorted(str(d) for d in _DATATYPE_OF)}"
-        )
-    return _DATATYPE_OF[dtype]
-
-
-def parse_url(url: str):
-    """``(origin, prefix, protocol, model_name, version)`` read off an endpoint URL.
-
-    ``http://h:p/v2/models/m[/versions/v][/infer]`` is v2, ``http://h:p[/prefix]/invocations``
-    MLflow, ``http://h:p/v1/models/m[/versions/v][:predict]`` TF Serving; anything else gives
-    protocol None (and its path as the prefix).
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"a remote model URL must start with http:// or https:// and name a host, got {url!r}")
-    origin = f"{parts.scheme}://{parts.netloc}"
-    segments = parts.path.rstrip("/").split("/")
-    for api, protocol in (("v2", "v2"), ("v1", "tfserving")):
-        if api in segments and segments[segments.index(api) + 1:segments.index(api) + 2] == ["models"]:
-            i = segments.index(api)
-            rest = [s.split(":")[0] for s in segments[i + 2:]]
-            if not rest or not rest[0]:
-                raise ValueError(f"the URL {url!r} names no model: expected .../{api}/models/<name>")
-            version = rest[2] if len(rest) >= 3 and rest[1] == "versions" else None
-            return origin, "/".join(segments[:i]), protocol, rest[0], version
-    if segments[-1] == "invocations":
-        return origin, "/".join(segments[:-1]), "mlflow", None, None
-    return origin, "/".join(segments), None, None, None
-
-
-_DATA = "__blackbox_xai_data__"
-
-
-def json_array(a) -> str:
-    """JSON text of a numeric array as nested lists, exact (floats in their shortest round-trip form).
-
-    Masked batches repeat few distinct values (the input's and the background's), so each
-    distinct bit pattern is formatted once: ~10x faster than ``json.dumps(a.tolist())``, which
-    spends ~1.7 us per float. Arrays of mostly distinct values take the plain path.
-    """
-    a = np.asarray(a)
-    flat = a.ravel()
-    if a.ndim == 0 or flat.size == 0 or a.dtype.kind not in "iuf":
-        return json.dumps(a.tolist(), separators=(",", ":"))
-    bits, inverse = np.unique(flat.view(f"u{a.dtype.itemsize}"), return_inverse=True)
-    if 2 * len(bits) > flat.size:
-        return json.dumps(a.tolist(), separators=(",", ":"))
-    texts = np.array(json.dumps(bits.view(a.dtype).tolist())[1:-1].split(", "), dtype=object)
-    parts = texts[inverse.ravel()].reshape(-1, a.shape[-1]).tolist()
-    parts = ["[" + ",".join(row) + "]" for row in parts]
-    for size in reversed(a.shape[:-1]):
-        parts = ["[" + ",".join(parts[i:i + size]) + "]" for i in range(0, len(parts), size)]
-    return parts[0]
-
-
-def _error_text(body: bytes, limit: int = 600) -> str:
-    """The server's message from an error body: JSON ``error``/``message`` fields, else the tail of
-    the text (a traceback's last lines say the most)."""
-    text = body.decode("utf-8", "replace").strip()
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict):
-        parts = [str(doc[k]) for k in ("error_code", "error", "message", "detail") if k in doc]
-        if parts:
-            text = ": ".join(parts)
-    if len(text) > limit:
-        text = "..." + text[-limit:]
-    return text or "(empty body)"
 
 
 class RemoteModel(Model):
@@ -220,6 +131,12 @@ class RemoteModel(Model):
         self._init_process_state()
 
     # -- per-process state: never pickled, rebuilt in each Ray worker ------------------------------
+    @property
+    def wire(self) -> Protocol:
+        """This endpoint's :class:`~blackbox_xai.adapters.protocols.Protocol` (paths, bodies)."""
+        return Protocol(self.protocol, self.prefix, self.model_name, self.model_version, self.input_name,
+                        self.output, self.columns)
+
     def _init_process_state(self):
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -250,82 +167,6 @@ class RemoteModel(Model):
         clone.max_concurrency = share
         clone.batch_size = self.max_batch_rows * share
         return clone
-
-    # -- protocol paths and bodies ------------------------------------------------------------------
-    def _path(self, what):
-        name = quote(self.model_name or "", safe="")
-        version = f"/versions/{quote(str(self.model_version), safe='')}" if self.model_version else ""
-        prefix = self.prefix
-        if self.protocol == "v2":
-            return prefix + {"infer": f"/v2/models/{name}{version}/infer",
-                             "ready": f"/v2/models/{name}{version}/ready"}[what]
-        if self.protocol == "mlflow":
-            return prefix + {"infer": "/invocations", "ready": "/ping"}[what]
-        return prefix + {"infer": f"/v1/models/{name}{version}:predict",
-                         "ready": f"/v1/models/{name}{version}"}[what]
-
-    def _encode(self, batch: np.ndarray) -> bytes:
-        """The request body for ``batch`` (the numbers formatted by :func:`json_array`)."""
-        if self.protocol == "v2":
-            body = {"inputs": [{"name": self.input_name, "shape": list(batch.shape),
-                                "datatype": v2_datatype(batch.dtype), "data": _DATA}]}
-            if self.output:
-                body["outputs"] = [{"name": self.output}]
-            data = batch.ravel()
-        elif self.protocol == "mlflow" and self.columns is not None:
-            if batch.ndim != 2 or batch.shape[1] != len(self.columns):
-                raise ValueError(
-                    f"model {self.name} has {len(self.columns)} columns but the batch has shape {batch.shape}"
-                )
-            body, data = {"dataframe_split": {"columns": self.columns, "data": _DATA}}, batch
-        else:
-            body, data = {"inputs" if self.protocol == "mlflow" else "instances": _DATA}, batch
-        return json.dumps(body).replace(json.dumps(_DATA), json_array(data), 1).encode()
-
-    def _decode(self, doc, n: int) -> np.ndarray:
-        if self.protocol == "v2":
-            outputs = doc.get("outputs") if isinstance(doc, dict) else None
-            if not outputs:
-                raise RemoteModelError(f"model {self.name} answered without outputs: {str(doc)[:300]}")
-            names = [o.get("name") for o in outputs]
-            if self.output is not None:
-                if self.output not in names:
-                    raise RemoteModelError(f"model {self.name} returned outputs {names}, not {self.output!r}")
-                out = outputs[names.index(self.output)]
-            elif len(outputs) == 1:
-                out = outputs[0]
-            else:
-                raise RemoteModelError(f"model {self.name} returned outputs {names}: choose one with output=")
-            datatype = out.get("datatype", "FP64")
-            if datatype not in V2_DATATYPES:
-                raise RemoteModelError(
-                    f"model {self.name} returned output {out.get('name')!r} of datatype {datatype}, "
-                    "which is not numeric"
-                )
-            values = np.asarray(out["data"], dtype=V2_DATATYPES[datatype])
-            return values.reshape(out["shape"]) if "shape" in out else values
-        key = "predictions" if isinstance(doc, dict) and "predictions" in doc else "outputs"
-        if not isinstance(doc, dict) or key not in doc:
-            raise RemoteModelError(f"model {self.name} answered without predictions: {str(doc)[:300]}")
-        predictions = doc[key]
-        if isinstance(predictions, dict):  # several named outputs
-            if self.output is None:
-                if len(predictions) != 1:
-                    raise RemoteModelError(
-                        f"model {self.name} returned outputs {sorted(predictions)}: choose one with output="
-                    )
-                return np.asarray(next(iter(predictions.values())))
-            if self.output not in predictions:
-                raise RemoteModelError(f"model {self.name} returned outputs {sorted(predictions)}, not {self.output!r}")
-            return np.asarray(predictions[self.output])
-        if predictions and isinstance(predictions[0], dict):  # one record per row
-            if self.output is None and len(predictions[0]) != 1:
-                raise RemoteModelError(
-                    f"model {self.name} returned records with fields {sorted(predictions[0])}: choose one with output="
-                )
-            key = self.output if self.output is not None else next(iter(predictions[0]))
-            return np.asarray([p[key] for p in predictions])
-        return np.asarray(predictions)
 
     # -- transport ----------------------------------------------------------------------------------
     def _connection(self):
@@ -376,7 +217,7 @@ class RemoteModel(Model):
                 self._drop_connection()  # servers often close after an error: start afresh
             if response.status < 400:
                 return response.status, response, data
-            message = f"{what} got HTTP {response.status}: {_error_text(data)}"
+            message = f"{what} got HTTP {response.status}: {error_text(data)}"
             if response.status not in RETRY_STATUS:
                 raise RemoteModelError(f"model {self.name}: {message}", status=response.status)
             last = (message, response.getheader("Retry-After"))
@@ -417,7 +258,7 @@ class RemoteModel(Model):
     def _wait_ready(self):
         if self._ready:
             return
-        path = self._path("ready")
+        path = self.wire.path("ready")
         try:
             self._request("GET", path, what=f"readiness check GET {self.origin}{path}")
         except RemoteModelError as exc:
@@ -426,17 +267,27 @@ class RemoteModel(Model):
         self._ready = True
 
     def _send(self, batch):
-        status, _, data = self._request("POST", self._path("infer"), self._encode(batch),
-                                        what=f"POST {self.origin}{self._path('infer')} ({len(batch)} rows)")
+        wire = self.wire
+        path = wire.path("infer")
+        status, _, data = self._request("POST", path, wire.encode(batch),
+                                        what=f"POST {self.origin}{path} ({len(batch)} rows)")
         with self._lock:
             self.n_requests += 1
         try:
             doc = json.loads(data)
         except ValueError:
             raise RemoteModelError(
-                f"model {self.name} answered HTTP {status} with a body that is not JSON: {_error_text(data)}"
+                f"model {self.name} answered HTTP {status} with a body that is not JSON: {error_text(data)}"
             ) from None
-        out = self._decode(doc, len(batch))
+        try:
+            out = wire.decode(doc)
+        except RemoteModelError as exc:
+            raise RemoteModelError(f"model {self.name} {exc}") from None
+        except (ValueError, KeyError, TypeError) as exc:  # e.g. data that does not fill its shape
+            raise RemoteModelError(
+                f"model {self.name} answered in a form the {self.protocol} protocol does not allow "
+                f"({type(exc).__name__}: {exc}): {str(doc)[:300]}"
+            ) from None
         if out.ndim == 0 or out.shape[0] != len(batch):
             raise RemoteModelError(
                 f"model {self.name} returned {out.shape[0] if out.ndim else 'a scalar'} row(s) for a "

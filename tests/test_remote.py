@@ -9,7 +9,7 @@ import pytest
 
 from blackbox_xai import KernelShapExplainer, SISExplainer, as_model
 from blackbox_xai.adapters import RemoteModel
-from blackbox_xai.adapters.remote import json_array, parse_url, v2_datatype
+from blackbox_xai.adapters.protocols import json_array, parse_url, v2_datatype
 from blackbox_xai.exceptions import RemoteModelError
 from loopback import LoopbackServer
 
@@ -154,7 +154,7 @@ def test_mlflow_columns_send_a_dataframe_split():
         with pytest.raises(ValueError, match="2 columns"):
             model(np.ones((2, 3)))
     body = {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]]}}
-    assert json.loads(model._encode(np.array([[1.0, 2.0]]))) == body
+    assert json.loads(model.wire.encode(np.array([[1.0, 2.0]]))) == body
 
 
 @pytest.mark.parametrize("a", [
@@ -178,18 +178,18 @@ def test_choosing_among_several_outputs():
     doc = {"outputs": [{"name": "a", "shape": [1, 1], "datatype": "FP64", "data": [1.0]},
                        {"name": "b", "shape": [1, 1], "datatype": "FP64", "data": [2.0]}]}
     with pytest.raises(RemoteModelError, match=r"outputs \['a', 'b'\]: choose one"):
-        model._decode(doc, 1)
+        model.wire.decode(doc)
     model.output = "b"
-    assert model._decode(doc, 1).tolist() == [[2.0]]
+    assert model.wire.decode(doc).tolist() == [[2.0]]
     bytes_doc = {"outputs": [{"name": "b", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
     with pytest.raises(RemoteModelError, match="not numeric"):
-        model._decode(bytes_doc, 1)
+        model.wire.decode(bytes_doc)
     tf = RemoteModel("http://h:1/v1/models/m")
     with pytest.raises(RemoteModelError, match="choose one with output="):
-        tf._decode({"predictions": {"p": [[1.0]], "q": [[0.0]]}}, 1)
+        tf.wire.decode({"predictions": {"p": [[1.0]], "q": [[0.0]]}})
     tf.output = "q"
-    assert tf._decode({"predictions": {"p": [[1.0]], "q": [[0.0]]}}, 1).tolist() == [[0.0]]
-    assert tf._decode({"outputs": [[3.0]]}, 1).tolist() == [[3.0]]  # columnar answer
+    assert tf.wire.decode({"predictions": {"p": [[1.0]], "q": [[0.0]]}}).tolist() == [[0.0]]
+    assert tf.wire.decode({"outputs": [[3.0]]}).tolist() == [[3.0]]  # columnar answer
 
 
 # -- faults: retried or surfaced exactly as specified ---------------------------------------------
