@@ -278,6 +278,25 @@ def test_multiclass_svc_pairs_and_one_vs_rest():
     np.testing.assert_allclose(result.output, decision[np.arange(6), ovr.predict(X[:6])], atol=1e-10)
 
 
+def test_regressors_and_binary_one_vs_rest(data):
+    from sklearn.linear_model import Ridge
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.svm import SVR
+
+    X, y = data
+    target = X @ np.arange(6.0)
+    for model in (SVR(kernel="poly", degree=2, coef0=0).fit(X, target), Ridge().fit(X, target)):
+        result = LRP(model).explain(X[:4])
+        np.testing.assert_allclose(result.output, model.predict(X[:4]), atol=1e-10)
+        assert np.abs(result.residual).max() < 1e-10 and result.target == [None] * 4
+        with pytest.raises(ValueError, match="single output: target must be None"):
+            LRP(model).explain(X[:4], target=1)
+    ovr = OneVsRestClassifier(SVC(kernel="linear")).fit(X, y)  # two classes: a single estimator
+    pos, neg = LRP(ovr).explain(X[:4], target=1), LRP(ovr).explain(X[:4], target=0)
+    np.testing.assert_allclose(pos.output, ovr.decision_function(X[:4]), atol=1e-10)
+    np.testing.assert_allclose(neg.relevance, -pos.relevance)
+
+
 def test_logistic_regression_multinomial(data):
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression

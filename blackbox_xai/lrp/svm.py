@@ -132,9 +132,13 @@ def machine_for(estimator, target, *, kernel_rule=None, rbf="path", n_steps=64, 
 
     name = _name(estimator)
     if isinstance(estimator, OneVsRestClassifier):
-        inner = estimator.estimators_[_class_index(estimator, target)]
-        return machine_for(inner, inner.classes_[1], kernel_rule=kernel_rule, rbf=rbf, n_steps=n_steps,
-                           X_train=X_train)
+        k = _class_index(estimator, target)
+        if len(estimator.estimators_) == 1:  # two classes: one estimator, for the second class
+            inner, label = estimator.estimators_[0], estimator.estimators_[0].classes_[k]
+        else:
+            inner = estimator.estimators_[k]
+            label = inner.classes_[1]
+        return machine_for(inner, label, kernel_rule=kernel_rule, rbf=rbf, n_steps=n_steps, X_train=X_train)
     if hasattr(estimator, "dual_coef_") and hasattr(estimator, "kernel"):
         rule = _kernel_rule(estimator, kernel_rule, rbf, n_steps)
         S = _support_vectors(estimator, X_train)
