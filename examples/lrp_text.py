@@ -21,7 +21,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
 
-from blackbox_xai.analysis.metrics import word_deletion
+from blackbox_xai.analysis.metrics import perturbation_summary
 from blackbox_xai.lrp import LRP
 from blackbox_xai.plot import text_heatmap_html
 
@@ -54,13 +54,12 @@ def main():
           f"{np.abs(result.residual).max():.1e} (tokens sum to f - b)")
 
     # word deletion: most relevant words first vs a random order
-    morf, rand = [], []
-    for i, doc in enumerate(test):
-        t = columns[i]
-        morf.append(word_deletion(pipe.decision_function, doc, result, index=i, target=t, steps=5).aopc)
-        rand.append(np.mean([word_deletion(pipe.decision_function, doc, result, index=i, target=t, steps=5,
-                                           order="random", random_state=s).aopc for s in range(5)]))
-    print(f"word deletion AOPC (5 words): LRP order {np.mean(morf):.3f}, random order {np.mean(rand):.3f}")
+    scores = [perturbation_summary(pipe.decision_function, doc, result, index=i, target=columns[i], steps=5,
+                                   random_state=i).aopc for i, doc in enumerate(test)]
+    print("word deletion AOPC (5 words): " + ", ".join(
+        f"{name} {np.mean([s[order] for s in scores]):.3f}"
+        for name, order in (("most relevant first", "morf"), ("least relevant first", "lerf"),
+                            ("random order", "random"))))
 
     # the words that speak for each topic, over the test sentences
     names = result.info["feature_names"]

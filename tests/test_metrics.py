@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from blackbox_xai import OcclusionExplainer
-from blackbox_xai.analysis.metrics import region_perturbation, relevance_map, word_deletion
+from blackbox_xai.analysis.metrics import perturbation_summary, region_perturbation, relevance_map, word_deletion
 
 
 def corner(batch):
@@ -64,3 +64,15 @@ def test_word_deletion_with_lrp_tokens():
     assert morf.aopc > lerf.aopc
     spans = [(t["start"], t["end"], t["relevance"]) for t in result.info["tokens"][0]]
     np.testing.assert_array_equal(word_deletion(pipe, doc, spans, target=1).scores, morf.scores)
+
+
+def test_perturbation_summary_scores_three_orders():
+    x = np.ones((27, 27))
+    truth = np.zeros((27, 27))
+    truth[:9, :9] = 1
+    summary = perturbation_summary(corner, x, truth, region=9, steps=5, n_random=4, noise=(0, 1), random_state=0)
+    assert len(summary.random) == 4 and summary.morf.order == "morf" and summary.lerf.aopc == 0
+    aopc = summary.aopc
+    assert aopc["morf"] > aopc["random"] > aopc["lerf"]
+    again = perturbation_summary(corner, x, truth, region=9, steps=5, n_random=4, noise=(0, 1), random_state=0)
+    assert again.aopc == aopc  # seeded

@@ -5,7 +5,8 @@ Both take the relevance of any explanation of this library - an array, an ``Attr
 most relevant) or an LRP ``Relevance`` - rank the input's regions (or words) by it, destroy them one
 after another, and record the model's output after each step. ``AOPC = 1/(L+1) sum_k f(x^0) -
 f(x^k)``: a higher AOPC under "morf" (most relevant first) means the explanation found what the
-model relies on. Always compare with ``order="random"``.
+model relies on. Always compare with ``order="random"``; :func:`perturbation_summary` gives MoRF,
+LeRF and random orders in one call.
 """
 from __future__ import annotations
 
@@ -34,6 +35,37 @@ class PerturbationCurve:
 
     def __repr__(self):
         return f"PerturbationCurve(order={self.order!r}, steps={len(self.scores) - 1}, aopc={self.aopc:.4g})"
+
+
+@dataclass
+class PerturbationSummary:
+    """One explanation scored three ways: MoRF, LeRF, and random orders (the floor)."""
+
+    morf: PerturbationCurve
+    lerf: PerturbationCurve
+    random: list
+
+    @property
+    def aopc(self) -> dict:
+        """``{"morf": ..., "lerf": ..., "random": mean over the random orders}``."""
+        return {"morf": self.morf.aopc, "lerf": self.lerf.aopc,
+                "random": float(np.mean([c.aopc for c in self.random]))}
+
+    def __repr__(self):
+        return "PerturbationSummary(" + ", ".join(f"{k}={v:.4g}" for k, v in self.aopc.items()) + ")"
+
+
+def perturbation_summary(model, x, explanation, *, n_random=5, random_state=None, **options):
+    """AOPC of ``explanation`` most relevant first, least relevant first, and over ``n_random``
+    random orders, by word deletion when ``x`` is a string, else by region perturbation
+    (``options``: ``region``, ``steps``, ``target``, ``noise``; ``index`` for text)."""
+    seeds = np.random.SeedSequence(random_state).spawn(n_random + 1)
+    run = word_deletion if isinstance(x, str) else region_perturbation
+    # MoRF and LeRF see the same noise draws, so their difference is the order's alone
+    curves = {order: run(model, x, explanation, order=order, random_state=seeds[0], **options)
+              for order in ("morf", "lerf")}
+    random = [run(model, x, explanation, order="random", random_state=seed, **options) for seed in seeds[1:]]
+    return PerturbationSummary(curves["morf"], curves["lerf"], random)
 
 
 def relevance_map(explanation, shape=None, index=0) -> np.ndarray:
