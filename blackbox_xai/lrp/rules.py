@@ -246,7 +246,8 @@ class RBFKernel:
         if len(opposite) == 0:
             raise ValueError(
                 "no root point: none of the candidate points (the support vectors, or root_candidates=) "
-                "has the opposite sign of f(x) - b; pass root= or root_candidates="
+                "has the opposite sign of the function expanded (f - b, or f with bias='uniform'); "
+                "pass root=, root_candidates= (e.g. training inputs), or bias='uniform'"
             )
         far = opposite[np.argmin(((opposite - x) ** 2).sum(axis=1))]
         lo, hi = 0.0, 1.0  # g(x + lo (far - x)) has gx's sign, at hi the opposite
