@@ -49,7 +49,7 @@ def main():
     models = {
         "histogram intersection": (SVC(kernel=histogram_intersection, C=10), {"LRP": {}}),
         "RBF": (SVC(kernel="rbf", gamma="scale", C=10),
-                {"LRP path": {"rbf": "path", "bias": "uniform"}, "LRP Taylor": {"rbf": "taylor", "bias": "uniform"},
+                {"LRP path": {"rbf": "path"}, "LRP Taylor": {"rbf": "taylor"},
                  "LRP neuralized": {"rbf": "neuralized"}}),
     }
     print(f"digits 16x16, {args.images} test images, 2x2 regions, L={args.steps}, uniform noise in [0, 1]")

@@ -23,7 +23,9 @@ class LRP:
         Epsilon of the rule on the support-vector layer.
     bias : {"absorb", "ignore", "uniform"}
         "absorb": the bias keeps its share (``bias_share``); "ignore": explain ``f - b``;
-        "uniform": ``b / D`` added to every dimension, so relevance sums to ``f``.
+        "uniform": ``b / D`` added to every dimension, so relevance sums to ``f``. RBF rules expand
+        at a root of ``f`` (the bias lives in the root point; relevance sums to ``f``), or of
+        ``f - b`` with "ignore".
     kernel_rule : str or rule object, optional
         For a callable or precomputed kernel: "intersection", "chi2", "linear", or an object of
         :mod:`blackbox_xai.lrp.rules`. Our kernel functions (``histogram_intersection``,

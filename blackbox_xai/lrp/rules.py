@@ -204,8 +204,9 @@ def kernel_rule_for(kernel):
 class RBFKernel:
     """``f(x) = sum_i a_i exp(-gamma |x - s_i|^2) + b``, explained in one of three ways.
 
-    ``method="taylor"``: first-order Taylor expansion at a root point ``x~`` of ``f - b`` (or of
-    ``f`` with ``bias="uniform"``): ``R_d = (x_d - x~_d) df/dx_d(x~)``; not conservative.
+    ``method="taylor"``: first-order Taylor expansion at a root point ``x~`` of ``f`` (of ``f - b``
+    with ``bias="ignore"``, which then keeps ``b`` as its share; ``f - b`` can keep one sign
+    everywhere, and then has no root): ``R_d = (x_d - x~_d) df/dx_d(x~)``; not conservative.
     ``method="path"``: the gradient integrated along the segment from ``x~`` to ``x``
     (Gauss-Legendre, ``n_steps`` nodes): conservative up to quadrature error.
     ``method="neuralized"``: the log-odds ``log sum_+ a_i k_i - log sum_- |a_j| k_j`` as a soft-max
@@ -246,8 +247,8 @@ class RBFKernel:
         if len(opposite) == 0:
             raise ValueError(
                 "no root point: none of the candidate points (the support vectors, or root_candidates=) "
-                "has the opposite sign of the function expanded (f - b, or f with bias='uniform'); "
-                "pass root=, root_candidates= (e.g. training inputs), or bias='uniform'"
+                "has the opposite sign of the function expanded (f, or f - b with bias='ignore'); "
+                "pass root= or root_candidates= (e.g. training inputs of the other class)"
             )
         far = opposite[np.argmin(((opposite - x) ** 2).sum(axis=1))]
         lo, hi = 0.0, 1.0  # g(x + lo (far - x)) has gx's sign, at hi the opposite

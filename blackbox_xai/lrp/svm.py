@@ -256,7 +256,8 @@ def _explain_rbf(machine, X, bias, root, root_candidates):
         for r, x in enumerate(X):
             output[r], R[r], share[r] = rule.neuralized(S, a, x)
         return R, R_sv, output, share, {"explains": "log-odds log(sum_+ a k) - log(sum_- |a| k)"}
-    offset = -b if bias == "uniform" else 0.0  # the root of f (uniform) or of f - b
+    # the bias lives in the root point: expand at a root of f, unless it is ignored (root of f - b)
+    offset = 0.0 if bias == "ignore" else -b
     candidates = S if root_candidates is None else np.asarray(root_candidates, dtype=float)
     roots = np.zeros((n, D))
     for r, x in enumerate(X):
@@ -266,5 +267,5 @@ def _explain_rbf(machine, X, bias, root, root_candidates):
             roots[r] = rule.find_root(S, a, x, offset, candidates)
         R[r] = rule.relevance(S, a, x, roots[r])
         output[r] = rule.value(S, a, x[None])[0] + b
-        share[r] = 0.0 if bias == "uniform" else b
+        share[r] = b if bias == "ignore" else 0.0
     return R, R_sv, output, share, {"root": roots}
