@@ -127,10 +127,13 @@ def _table(results, start):
     return pa.Table.from_pylist([_record(start + i, r) for i, r in enumerate(results)])
 
 
-def _explain_shard(explainer, X):
-    """Runs where the shard is explained (a Ray task or this process): serial inside."""
+def _explain_shard(explainer, X, use_gpu=False):
+    """Runs where the shard is explained (a Ray task or this process): serial inside, on the
+    task's GPU when it was given one (a torch model moves there)."""
     explainer = copy.copy(explainer)
     explainer.executor = "serial"
+    if use_gpu:
+        explainer.model = as_model(explainer.model).to_device("cuda")
     return explainer.explain_batch(X)
 
 
@@ -259,7 +262,7 @@ def _run_on_ray(runner, explainer, shards, out_dir, retries, bar):
     while queue or pending:
         while queue and len(pending) < limit:
             index, (start, X) = queue.pop(0)
-            pending[task.remote(explainer_ref, X)] = (index, start)
+            pending[task.remote(explainer_ref, X, bool(runner.num_gpus))] = (index, start)
         ready, _ = ray.wait(list(pending), num_returns=1)
         index, start = pending.pop(ready[0])
         _write_shard(out_dir, index, start, ray.get(ready[0]))

@@ -145,3 +145,28 @@ def test_parquet_table_of_a_job(tmp_path):
     with pytest.raises(ValueError, match="not complete"):
         os.rename(tmp_path / "sis" / "shards" / "00001", tmp_path / "gone")
         load_table(tmp_path / "sis")
+
+
+def test_a_shard_given_a_gpu_moves_the_model_there():
+    from blackbox_xai import Model
+    from blackbox_xai.jobs import _explain_shard, make_explainer
+
+    class Recording(Model):
+        def __init__(self):
+            super().__init__("recording")
+            self.moved_to = None
+
+        def to_device(self, device):
+            self.moved_to = device
+            return self
+
+        def _predict(self, batch):
+            self.devices_seen.add(self.moved_to)
+            return total(batch)
+
+    on_gpu, on_cpu = Recording(), Recording()
+    on_gpu.devices_seen, on_cpu.devices_seen = set(), set()
+    results = _explain_shard(make_explainer(SPEC, on_gpu), X[:2], use_gpu=True)
+    np.testing.assert_array_equal(results[0].values, OcclusionExplainer(total, 2).explain(X[0]).values)
+    _explain_shard(make_explainer(SPEC, on_cpu), X[:2])
+    assert on_gpu.devices_seen == {"cuda"} and on_cpu.devices_seen == {None}
