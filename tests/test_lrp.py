@@ -420,3 +420,37 @@ def test_bad_input_errors(data):
         LRP(svc, bias="spread").explain(X[:2], target=1)
     with pytest.raises(ValueError, match="kind must be one of"):
         AdditiveKernel("min")
+
+
+def test_results_round_trip_through_disk(tmp_path, topics):
+    from sklearn.datasets import load_wine
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    from blackbox_xai.lrp import Relevance
+
+    X, y = load_wine(return_X_y=True)
+    X = (X - X.min(0)) / (X.max(0) - X.min(0))
+    svc = SVC(kernel="poly", degree=2, coef0=0).fit(X, y)
+    images, labels = _marker_images(20)
+    docs, topic = topics
+    results = [
+        LRP(svc).explain(X[:3], target=(0, 2)),                       # pairs, relevance_sv
+        LRP(SVC(kernel="rbf").fit(X, y == 1)).explain(X[:2], target=True),  # roots per row
+        LRP(make_pipeline(TfidfVectorizer(), LinearSVC()).fit(docs, topic)).explain(docs[:2], target="food"),
+        LRP(make_pipeline(DensePatches(4, 4), BagOfWordsEncoder(8, random_state=0), LinearSVC())
+            .fit(images, labels)).explain(images[:2], target=1),      # descriptors, pixels
+    ]
+    for k, result in enumerate(results):
+        path = result.save(tmp_path / f"r{k}")
+        back = Relevance.load(path)
+        np.testing.assert_array_equal(back.relevance, result.relevance)
+        np.testing.assert_array_equal(back.residual, result.residual)
+        assert back.target == result.target and back.rule == result.rule
+        assert set(back.info) == set(result.info)
+        if result.relevance_sv is not None:
+            np.testing.assert_array_equal(back.relevance_sv, result.relevance_sv)
+    assert results[2].info["tokens"] == Relevance.load(tmp_path / "r2.npz").info["tokens"]
+    np.testing.assert_array_equal(Relevance.load(tmp_path / "r3.npz").info["pixels"], results[3].info["pixels"])
+    for a, b in zip(Relevance.load(tmp_path / "r3.npz").info["descriptors"], results[3].info["descriptors"]):
+        np.testing.assert_array_equal(a, b)

@@ -1,9 +1,26 @@
 """The result of an LRP explanation: relevance with its conservation made visible."""
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from blackbox_xai.explanation import FORMAT_VERSION, _atomic_savez, _read_meta
+
+
+def _plain(value):
+    """JSON-ready: numpy scalars and arrays to Python, tuples (class pairs) kept apart from lists."""
+    if isinstance(value, tuple):
+        return {"pair": [_plain(v) for v in value]}
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    return value
+
+
+def _unplain(value):
+    return tuple(value["pair"]) if isinstance(value, dict) and set(value) == {"pair"} else value
 
 
 @dataclass
@@ -47,6 +64,39 @@ class Relevance:
 
     def __len__(self):
         return len(self.output)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path) -> str:
+        """Write to ``path`` (``.npz`` appended if missing), atomically. Arrays in ``info``
+        (pixels, descriptors, roots) are kept as arrays, the rest (tokens, documents, names) as
+        JSON. Returns the path."""
+        arrays = {"relevance": self.relevance, "output": self.output, "bias_share": self.bias_share}
+        ragged, info = {}, {}
+        for name, value in [("relevance_sv", self.relevance_sv)] + [(f"info.{k}", v) for k, v in self.info.items()]:
+            if isinstance(value, np.ndarray):
+                arrays[name] = value
+            elif isinstance(value, list) and value and all(isinstance(v, np.ndarray) for v in value):
+                ragged[name] = len(value)
+                arrays.update({f"{name}.{i}": v for i, v in enumerate(value)})
+            elif name.startswith("info."):
+                info[name[5:]] = value
+        meta = {"format": "blackbox_xai.Relevance", "version": FORMAT_VERSION, "rule": self.rule,
+                "target": [_plain(t) for t in self.target], "info": info, "ragged": ragged}
+        arrays["__meta__"] = np.array(json.dumps(meta, default=_plain))
+        return _atomic_savez(path, arrays)
+
+    @classmethod
+    def load(cls, path) -> "Relevance":
+        """Read a result written by :meth:`save`."""
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            meta = _read_meta(data, path, "Relevance")
+            stored = {name: data[name] for name in data.files if name != "__meta__"}
+        for name, n in meta["ragged"].items():
+            stored[name] = [stored.pop(f"{name}.{i}") for i in range(n)]
+        info = dict(meta["info"])
+        info.update({name[5:]: value for name, value in stored.items() if name.startswith("info.")})
+        return cls(stored["relevance"], stored.get("relevance_sv"), stored["output"], stored["bias_share"],
+                   [_unplain(t) for t in meta["target"]], meta["rule"], info)
 
     def __repr__(self):
         worst = float(np.abs(self.residual).max()) if len(self) else 0.0
