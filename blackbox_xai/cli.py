@@ -21,7 +21,7 @@ examples:
       --strides 2 2 --out out/occ --workers 2
   blackbox-xai explain --model gbm.joblib --data X.npy --method kernelshap --n-samples 2048 \\
       --background-rows 50 --out out/shap --ray-address auto
-  blackbox-xai explain --model http://127.0.0.1:8080/v2/models/clf --output predict_proba \
+  blackbox-xai explain --model http://127.0.0.1:8080/v2/models/clf --output predict_proba \\
       --data X.npy --method kernelshap --out out/remote
   blackbox-xai status out/sis
   blackbox-xai show out/sis --rows 5
