@@ -297,6 +297,28 @@ def test_regressors_and_binary_one_vs_rest(data):
     np.testing.assert_allclose(neg.relevance, -pos.relevance)
 
 
+def test_scalers_before_the_model_pass_relevance_through(data, topics):
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
+
+    X, y = data
+    pipe = make_pipeline(StandardScaler(), MinMaxScaler(), SVC(kernel="poly", degree=2, coef0=0)).fit(X, y)
+    result = LRP(pipe).explain(X[:5], target=1)
+    np.testing.assert_allclose(result.output, pipe.decision_function(X[:5]), atol=1e-10)
+    assert np.abs(result.residual).max() < 1e-10 and result.rule.startswith("StandardScaler -> MinMaxScaler -> SVC")
+    docs, topic = topics
+    text = make_pipeline(CountVectorizer(), TfidfTransformer(), Normalizer(), LinearSVC()).fit(docs, topic)
+    result = LRP(text).explain(docs[:3], target="space")
+    np.testing.assert_allclose(result.output, text.decision_function(docs[:3])[:, 1], atol=1e-10)
+    for tokens, f, b in zip(result.info["tokens"], result.output, result.bias_share):
+        assert sum(t["relevance"] for t in tokens) == pytest.approx(f - b, abs=1e-10)
+    from sklearn.decomposition import PCA
+
+    with pytest.raises(TypeError, match=r"then the model; this one has \['PCA', 'SVC'\]"):
+        LRP(make_pipeline(PCA(3), SVC(kernel="linear")).fit(X, y)).explain(X[:2], target=1)
+
+
 def test_logistic_regression_multinomial(data):
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression

@@ -19,6 +19,9 @@ class LRP:
         A kernel machine or linear model (see :data:`blackbox_xai.lrp.svm.SUPPORTED`);
         ``Pipeline([CountVectorizer | TfidfVectorizer, model])`` for text; or
         ``Pipeline([DensePatches?, BagOfWordsEncoder | FisherVectorEncoder, model])`` for images.
+        Scalers that do not mix features (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler,
+        Normalizer, TfidfTransformer) may stand before the model: relevance passes through them to
+        the feature each scaled value came from.
     eps : float
         Epsilon of the rule on the support-vector layer.
     bias : {"absorb", "ignore", "uniform"}
@@ -59,19 +62,24 @@ class LRP:
         check_bias(self.bias)
         if self.eps < 0 or self.pooling_eps < 0:
             raise ValueError(f"eps and pooling_eps must be >= 0, got {self.eps!r} and {self.pooling_eps!r}")
-        steps = [s for _, s in getattr(self.estimator, "steps", [])]
-        if steps and is_text_vectorizer(steps[0]):
-            return self._explain_text(steps, X, target)
-        if any(is_descriptor_encoder(s) for s in steps):
-            return self._explain_descriptors(steps, X, target)
-        if steps:
-            raise TypeError(
-                "LRP explains a Pipeline whose first step is a CountVectorizer/TfidfVectorizer, or "
-                "that holds a BagOfWordsEncoder/FisherVectorEncoder; for other pipelines explain "
-                "the final estimator on the transformed inputs"
-            )
-        X = self._as_2d(X)
-        return self._explain_features(self.estimator, X, target)
+        steps = [s for _, s in getattr(self.estimator, "steps", [])] or [self.estimator]
+        start = len(steps) - 1
+        while start > 0 and is_pass_through(steps[start - 1]):
+            start -= 1
+        head, through, final = steps[:start], steps[start:-1], steps[-1]
+        if not head:
+            return self._explain_features(final, _apply(through, self._as_2d(X)), target, _prefix(through))
+        if len(head) == 1 and is_text_vectorizer(head[0]):
+            return self._explain_text(head[0], through, final, X, target)
+        if is_descriptor_encoder(head[-1]) and all(isinstance(s, DensePatches) for s in head[:-1]) and len(head) <= 2:
+            return self._explain_descriptors(head, through, final, X, target)
+        raise TypeError(
+            "LRP explains a Pipeline of [CountVectorizer | TfidfVectorizer] or [DensePatches?, "
+            "BagOfWordsEncoder | FisherVectorEncoder], then any of "
+            f"{', '.join(c.__name__ for c in _pass_through_types())} (relevance passes through them), "
+            f"then the model; this one has {[type(s).__name__ for s in steps]}. For other pipelines "
+            "explain the final estimator on the transformed inputs"
+        )
 
     @staticmethod
     def _as_2d(X):
@@ -119,26 +127,20 @@ class LRP:
         desc = (f"{rule_prefix}{type(estimator).__name__} | {rule!r} | eps={self.eps:g}, bias={self.bias!r}")
         return Relevance(R, R_sv, out, share, targets, desc, info)
 
-    def _explain_text(self, steps, docs, target):
+    def _explain_text(self, vec, through, model, docs, target):
         if isinstance(docs, str):
             docs = [docs]
-        if len(steps) != 2:
-            raise TypeError("a text pipeline for LRP is [CountVectorizer | TfidfVectorizer, model]")
-        vec, model = steps
-        F = vec.transform(docs).toarray()
-        result = self._explain_features(model, F, target, rule_prefix=f"{type(vec).__name__} -> ")
+        F = _apply(through, vec.transform(docs))
+        F = F.toarray() if hasattr(F, "toarray") else F
+        result = self._explain_features(model, np.asarray(F, dtype=float), target, _prefix([vec] + through))
         tokens, absent = zip(*(token_relevance(vec, doc, r) for doc, r in zip(docs, result.relevance)))
         result.info.update(tokens=list(tokens), absent=np.array(absent), docs=list(docs),
                            feature_names=list(vec.get_feature_names_out()))
         return result
 
-    def _explain_descriptors(self, steps, X, target):
-        k = next(i for i, s in enumerate(steps) if is_descriptor_encoder(s))
-        encoder, rest = steps[k], steps[k + 1:]
-        if len(rest) != 1 or any(not isinstance(s, DensePatches) for s in steps[:k]):
-            raise TypeError("a descriptor pipeline for LRP is [DensePatches?, BagOfWordsEncoder | "
-                            "FisherVectorEncoder, model]")
-        patches = steps[0] if k == 1 else None
+    def _explain_descriptors(self, head, through, model, X, target):
+        encoder = head[-1]
+        patches = head[0] if len(head) == 2 else None
         images = None
         if patches is not None:
             images = np.asarray(X, dtype=float)
@@ -148,8 +150,8 @@ class LRP:
         else:
             descriptor_sets = [np.asarray(D, dtype=float) for D in X]
         codes = [encoder.local_codes(D) for D in descriptor_sets]
-        F = encoder.normalize(np.stack([M.sum(axis=0) for M in codes]))
-        result = self._explain_features(rest[0], F, target, rule_prefix=f"{type(encoder).__name__} -> ")
+        F = _apply(through, encoder.normalize(np.stack([M.sum(axis=0) for M in codes])))
+        result = self._explain_features(model, F, target, _prefix([encoder] + through))
         # normalisation passes relevance through; pooling splits it among the descriptors
         local = [pooling_relevance(M, r, self.pooling_eps) for M, r in zip(codes, result.relevance)]
         result.info["descriptors"] = local
@@ -157,3 +159,26 @@ class LRP:
             boxes = patches.boxes(images.shape[1:])
             result.info["pixels"] = np.stack([spread_to_pixels(r, boxes, images.shape[1:]) for r in local])
         return result
+
+
+def _pass_through_types():
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, Normalizer, RobustScaler, StandardScaler
+
+    return (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler, Normalizer, TfidfTransformer)
+
+
+def is_pass_through(step) -> bool:
+    """Transformers that rescale each feature (or each row) without mixing features: relevance of
+    a transformed feature is the relevance of the feature it came from."""
+    return isinstance(step, _pass_through_types())
+
+
+def _apply(steps, F):
+    for step in steps:
+        F = step.transform(F)
+    return F
+
+
+def _prefix(steps):
+    return "".join(f"{type(s).__name__} -> " for s in steps)
