@@ -16,7 +16,8 @@ import os
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.model_selection import train_test_split
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score, train_test_split
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
@@ -44,7 +45,9 @@ def main():
     train, test, y_train, y_test = train_test_split(docs, labels, test_size=0.3, stratify=labels, random_state=0)
     pipe = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english"),
                          OneVsRestClassifier(SVC(kernel="linear", C=10))).fit(train, y_train)
-    print(f"{len(docs)} sentences, topics {sorted(set(labels.tolist()))}; test accuracy {pipe.score(test, y_test):.2f}")
+    cv = cross_val_score(clone(pipe), docs, labels, cv=5).mean()
+    print(f"{len(docs)} sentences, topics {sorted(set(labels.tolist()))}; accuracy on the {len(test)} held-out "
+          f"sentences {pipe.score(test, y_test):.2f} (5-fold cross-validation: {cv:.2f})")
 
     result = LRP(pipe).explain(test)  # target=None: each sentence's predicted topic
     decision = pipe.decision_function(test)
