@@ -7,7 +7,7 @@ Layout of ``out_dir``::
     shards/00000/          one folder per finished shard, renamed into place atomically
         row-0000000.npz    one saved result per row (SISCollection or Attribution)
         table.parquet      the shard's results as columns, one row per input (when pyarrow is
-                           installed; :func:`load_table` reads them all, for pandas or Ray Data)
+                           installed; :func:`load_table` reads them all; any Parquet reader can)
 
 A shard is written to a temporary folder and renamed when complete, so a shard folder is either
 absent or whole: a job killed at any moment (even SIGKILL) leaves no corrupt shard, and running
