@@ -5,7 +5,7 @@ import numpy as np
 
 from blackbox_xai.lrp.fisher import DensePatches, is_descriptor_encoder, pooling_relevance, spread_to_pixels
 from blackbox_xai.lrp.result import Relevance
-from blackbox_xai.lrp.rules import check_bias
+from blackbox_xai.lrp.rules import check_bias, dense
 from blackbox_xai.lrp.svm import explain_machine, machine_for, predicted_targets
 from blackbox_xai.lrp.text import is_text_vectorizer, token_relevance
 
@@ -130,9 +130,8 @@ class LRP:
     def _explain_text(self, vec, through, model, docs, target):
         if isinstance(docs, str):
             docs = [docs]
-        F = _apply(through, vec.transform(docs))
-        F = F.toarray() if hasattr(F, "toarray") else F
-        result = self._explain_features(model, np.asarray(F, dtype=float), target, _prefix([vec] + through))
+        F = dense(_apply(through, vec.transform(docs)))
+        result = self._explain_features(model, F, target, _prefix([vec] + through))
         tokens, absent = zip(*(token_relevance(vec, doc, r) for doc, r in zip(docs, result.relevance)))
         result.info.update(tokens=list(tokens), absent=np.array(absent), docs=list(docs),
                            feature_names=list(vec.get_feature_names_out()))

@@ -136,10 +136,15 @@ class PolynomialKernel:
         return f"PolynomialKernel(gamma={self.gamma:g}, coef0={self.coef0:g}, degree={self.degree})"
 
 
+def dense(a):
+    """A float array from a dense or scipy-sparse one (text features and models fitted on them
+    are sparse)."""
+    return np.asarray(a.toarray() if hasattr(a, "toarray") else a, dtype=float)
+
+
 def _additive_gram(term, A, B, max_elements=2**23):
     """``K[i, j] = sum_d term(A[i, d], B[j, d])``, a block of rows of A at a time (bounded memory)."""
-    A = np.asarray(A.toarray() if hasattr(A, "toarray") else A, dtype=float)
-    B = np.asarray(B.toarray() if hasattr(B, "toarray") else B, dtype=float)
+    A, B = dense(A), dense(B)
     K = np.empty((len(A), len(B)))
     step = max(1, max_elements // max(1, B.size))
     for start in range(0, len(A), step):

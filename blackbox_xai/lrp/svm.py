@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from blackbox_xai.lrp.rules import (AdditiveKernel, LinearKernel, PolynomialKernel, RBFKernel, check_bias,
+from blackbox_xai.lrp.rules import (AdditiveKernel, LinearKernel, PolynomialKernel, RBFKernel, check_bias, dense,
                                     epsilon_scale, kernel_rule_for, softmin_relevance, sv_relevance)
 
 SUPPORTED = ("SVC and NuSVC (kernel linear, poly, rbf, a callable additive kernel, or precomputed with "
@@ -38,11 +38,6 @@ class KernelMachine:
         if isinstance(self.rule, RBFKernel):
             return self.rule.value(self.S, self.a, X) + self.b
         return np.array([self.a @ self.rule.kernel(self.S, x) for x in X]) + self.b
-
-
-def _dense(a):
-    """A float array from a dense or scipy-sparse one (models fitted on text keep sparse parameters)."""
-    return np.asarray(a.toarray() if hasattr(a, "toarray") else a, dtype=float)
 
 
 def _name(estimator):
@@ -107,18 +102,18 @@ def _support_vectors(estimator, X_train):
     """The support vectors; sklearn keeps none for precomputed kernels (and, since 1.x, none for
     callable kernels, whose training inputs it holds privately)."""
     if X_train is not None:
-        X_train = _dense(X_train)
+        X_train = dense(X_train)
         if len(X_train) != estimator.shape_fit_[0]:
             raise ValueError(f"X_train has {len(X_train)} rows but the model was fitted on {estimator.shape_fit_[0]}")
         return X_train[estimator.support_]
     if estimator.kernel == "precomputed":
         raise ValueError(f"{_name(estimator)}(kernel='precomputed') needs X_train= (the training inputs)")
-    S = _dense(estimator.support_vectors_)
+    S = dense(estimator.support_vectors_)
     if S.size == 0 and callable(estimator.kernel):
         fit_X = getattr(estimator, "_BaseLibSVM__Xfit", None)
         if fit_X is None:
             raise ValueError(f"{_name(estimator)} with a callable kernel keeps no support vectors: pass X_train=")
-        S = _dense(fit_X)[estimator.support_]
+        S = dense(fit_X)[estimator.support_]
     return S
 
 
@@ -144,7 +139,7 @@ def machine_for(estimator, target, *, kernel_rule=None, rbf="path", n_steps=64, 
         S = _support_vectors(estimator, X_train)
         if callable(estimator.kernel):
             _check_rule_matches(rule, estimator.kernel, S)
-        dual, intercept = _dense(estimator.dual_coef_), _dense(estimator.intercept_)
+        dual, intercept = dense(estimator.dual_coef_), dense(estimator.intercept_)
         if name == "OneClassSVM":
             _no_target(estimator, target)
             if isinstance(rule, RBFKernel):
