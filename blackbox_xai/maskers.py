@@ -16,6 +16,8 @@ sends plan entries only (a few bytes per feature).
 
 * :class:`Masker` - boolean feature masks, masked features take one fixed input (SIS, LIME on
   images, occlusion-free ablation);
+* :class:`RemovalMasker` - single features switched off in a current state of each input (the
+  candidates of one backward-selection step: a few bytes per candidate instead of a mask);
 * :class:`BackgroundMasker` - boolean feature masks, masked features take their values from each
   row of a background set and the outputs are averaged over it (interventional KernelSHAP);
 * :class:`ValueMasker` - the plan entries are the new feature values themselves (LIME tabular);
@@ -28,6 +30,13 @@ from __future__ import annotations
 import numpy as np
 
 from blackbox_xai.features import FeatureSpace
+
+
+def _gather(X, rows, out):
+    """``out[:] = X[rows]``. ``mode="clip"``: with ``out`` and the default ``mode="raise"`` NumPy
+    gathers into a temporary first and copies it (2-4x slower); rows come from the explainers and
+    are always valid indices."""
+    np.take(X, rows, axis=0, out=out, mode="clip")
 
 
 class Masker:
@@ -77,12 +86,45 @@ class Masker:
         gather the rows, then overwrite the dropped positions with the masked values.
         """
         flat = self._flat_out(len(rows), out)
-        np.take(self.X, rows, axis=0, out=flat)
+        _gather(self.X, rows, flat)
         np.copyto(flat, self.masked, where=~self._keep(masks))
         return flat.reshape((len(rows),) + self.input_shape)
 
     def reduce(self, outputs) -> np.ndarray:
         return outputs
+
+
+class RemovalMasker(Masker):
+    """The plan entries are single features ``(n,)``, each switched off in the current input of
+    its row: the candidates of one backward-selection step, where every candidate differs from the
+    current state by one feature.
+
+    Parameters
+    ----------
+    current : ndarray (N, P)
+        The inputs in their current state, already masked where features were removed (built by
+        ``base.build``); rows index it.
+    base : Masker
+        Supplies the masked values and the feature layout.
+    """
+
+    def __init__(self, current, base: Masker):
+        self.input_shape = base.input_shape
+        self.X = current.reshape(len(current), -1)
+        self.masked = base.masked
+        self.feature_of_position = base.feature_of_position
+        self.dtype = base.dtype
+        self._identity = base._identity
+
+    def build(self, rows, features, out=None) -> np.ndarray:
+        flat = self._flat_out(len(rows), out)
+        _gather(self.X, rows, flat)
+        features = np.asarray(features, dtype=np.intp)
+        if self._identity:
+            flat[np.arange(len(rows)), features] = self.masked[features]
+        else:
+            np.copyto(flat, self.masked, where=self.feature_of_position == features[:, None])
+        return flat.reshape((len(rows),) + self.input_shape)
 
 
 def _uint_view(a):
@@ -156,7 +198,7 @@ class WindowMasker(Masker):
 
     def build(self, rows, corners, out=None) -> np.ndarray:
         flat = self._flat_out(len(rows), out)
-        np.take(self.X, rows, axis=0, out=flat)
+        _gather(self.X, rows, flat)
         batch = flat.reshape((len(rows),) + self.input_shape)
         masked = self.masked.reshape(self.input_shape)
         for i, corner in enumerate(corners):

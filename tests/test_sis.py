@@ -284,3 +284,53 @@ def test_explain_batch_in_several_lockstep_groups_explains_the_right_rows():
         want = SISExplainer(l2, 2.0).explain(x)
         assert [s.indices.tolist() for s in got] == [s.indices.tolist() for s in want]
         assert got.n_evaluations == want.n_evaluations
+
+
+# --- the vectorised backward selection against a one-candidate-at-a-time loop -----------------
+def _naive_backselect(f, x, masked, feature_of_position, state, target):
+    state, order, values = state.copy(), [], []
+    while state.any():
+        best = None
+        for j in np.flatnonzero(state):  # increasing feature index: ties keep the first
+            keep = state.copy()
+            keep[j] = False
+            score = f(np.where(keep[feature_of_position], x, masked)[None])[0, target]
+            if best is None or score > best[1]:
+                best = (j, score)
+        order.append(best[0])
+        values.append(best[1])
+        state[best[0]] = False
+    return order, values
+
+
+@pytest.mark.parametrize("groups", [None, np.array([0, 0, 1, 2, 2, 3, 4, 4, 5])])
+def test_vectorised_backselect_matches_a_plain_loop_with_ties_targets_and_uneven_states(groups):
+    from blackbox_xai.adapters import as_model
+    from blackbox_xai.engine import Engine
+    from blackbox_xai.explainers.sis import backselect_exact
+    from blackbox_xai.features import FeatureSpace
+    from blackbox_xai.maskers import Masker
+
+    rng = np.random.default_rng(7)
+    W = rng.normal(size=(9, 3))
+
+    def f(batch):  # rounded outputs: many exact ties between candidates
+        return np.round(np.tanh(batch.reshape(len(batch), -1) @ W), 1)
+
+    X = rng.normal(size=(5, 9))
+    masked = rng.normal(size=9)
+    space = FeatureSpace((9,), groups)
+    masker = Masker(X, masked, space)
+    states = rng.random((5, space.n_features)) < 0.7
+    states[3] = False  # nothing left to select
+    states[4] = True
+    targets = [0, 2, 1, 0, 2]
+    rows = np.array([4, 0, 2, 1, 3])  # not in order: each state belongs to the row it names
+    found, evals = backselect_exact(Engine(as_model(f)), masker, rows, states, targets, [f"X[{i}]" for i in range(5)])
+    for i, (order, values) in enumerate(found):
+        want_order, want_values = _naive_backselect(f, X[rows[i]], masked, space.feature_of_position,
+                                                    states[i], targets[i])
+        assert order.tolist() == want_order
+        assert values.tolist() == want_values
+        r = int(states[i].sum())
+        assert evals[i] == r * (r + 1) // 2

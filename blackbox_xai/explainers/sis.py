@@ -4,10 +4,12 @@ A subset S of features is *sufficient* when ``f(x_S) >= threshold``, where ``x_S
 features of S and masks the rest. ``SISExplainer`` finds a collection of disjoint, minimal-by-
 backward-selection sufficient subsets for each input.
 
-How the work is organised: the backward selection of one input is written as a generator that
-yields the feature masks it needs evaluated and receives the model outputs. A driver runs the
-generators of many inputs in lockstep and sends all their requests to the engine in one call, so
-``explain_batch`` gives even a tiny model large batches.
+How the work is organised: the SIS collection of one input is a generator that yields what it
+needs evaluated (feature masks, the single-feature removals of a fast-mode step, or a whole exact
+backward selection) and receives the answers. A driver runs the generators of many inputs in
+lockstep and answers their requests together: the exact backward selections of all inputs advance
+as one vectorised loop with one engine call per step, and candidates travel as feature ids, not
+masks, so ``explain_batch`` gives even a tiny model large batches at little cost per step.
 
 Semantics follow the reference implementation, with its three defects fixed: a fully masked input
 that already reaches the threshold is an error (or a warning, by option) instead of an empty SIS;
@@ -34,7 +36,7 @@ from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine
 from blackbox_xai.exceptions import InformativeMaskError, InsufficientSISWarning
 from blackbox_xai.explanation import SIS, SISCollection
 from blackbox_xai.features import FeatureSpace, resolve_masked_input
-from blackbox_xai.maskers import Masker
+from blackbox_xai.maskers import Masker, RemovalMasker
 
 MODES = ("exact", "fast")
 
@@ -60,29 +62,65 @@ def find_sis_from_backselect(order, values, threshold) -> np.ndarray:
     return order[np.asarray(picked, dtype=np.intp)]
 
 
-def _without_each(state, remaining):
-    """One candidate mask per remaining feature: ``state`` with that feature removed."""
-    masks = np.repeat(state[None, :], len(remaining), axis=0)
-    masks[np.arange(len(remaining)), remaining] = False
-    return masks
+class Removals:
+    """A backward selection's request: the model outputs of every single-feature removal from
+    ``state``, one row per remaining feature in increasing feature order. The driver builds them
+    for many inputs at once (:class:`~blackbox_xai.maskers.RemovalMasker`), with no mask per
+    candidate."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state):
+        self.state = state
 
 
-def backselect_exact(state, target):
-    """Generator: backward selection removing one feature per step (r(r+1)/2 evaluations).
+class Backselect:
+    """A collection's request: the exact backward selection of ``state`` for output ``target``
+    (one feature removed per step, ``r(r+1)/2`` evaluations for r features). The driver answers
+    ``(order, values)`` and runs the backward selections of every input that asks in the same
+    round together (:func:`backselect_exact`)."""
 
-    Yields candidate masks, receives outputs ``(n, K)``; returns ``(order, values)``.
+    __slots__ = ("state", "target")
+
+    def __init__(self, state, target):
+        self.state, self.target = state, target
+
+
+def backselect_exact(engine, masker, rows, states, targets, labels):
+    """Exact backward selections of inputs ``rows`` from ``states`` (n, M), vectorised over inputs.
+
+    Each step removes, from every input, the feature whose removal keeps its target output highest
+    (ties: the lowest feature index), with one engine call for every input's candidates. Returns
+    one ``(order, values)`` per input and the evaluations per input.
     """
-    state = state.copy()
-    r = int(state.sum())
-    order = np.empty(r, dtype=np.intp)
-    values = np.empty(r)
-    for step in range(r):
-        remaining = np.flatnonzero(state)
-        scores = (yield _without_each(state, remaining))[:, target]
-        j = int(scores.argmax())  # ties -> lowest feature index (remaining is sorted)
-        order[step], values[step] = remaining[j], scores[j]
-        state[remaining[j]] = False
-    return order, values
+    n = len(rows)
+    states = np.array(states, dtype=bool)
+    r = states.sum(axis=1)
+    steps = int(r.max()) if n else 0
+    order, values = np.zeros((n, steps), dtype=np.intp), np.zeros((n, steps))
+    current = masker.build(rows, states).reshape(n, -1)
+    targets = np.asarray(targets, dtype=np.intp)
+    one_target = targets[0] if n and np.all(targets == targets[0]) else None
+    row_labels = [labels[i] for i in rows]
+    grid = np.empty(states.shape)  # score of each (input, candidate feature); -inf: no candidate
+    for step in range(steps):
+        owner, features = np.nonzero(states)
+        out = engine.evaluate(RemovalMasker(current, masker), owner, features, row_labels)
+        grid.fill(-np.inf)
+        grid[owner, features] = out[:, one_target] if one_target is not None else \
+            out[np.arange(len(owner)), targets[owner]]
+        chosen = grid.argmax(axis=1)  # the first maximum: ties go to the lowest feature index
+        who = np.flatnonzero(r > step)
+        chosen = chosen[who]
+        order[who, step], values[who, step] = chosen, grid[who, chosen]
+        states[who, chosen] = False
+        # in place: the engine has consumed this step's masker (executors finish within evaluate)
+        if masker._identity:
+            current[who, chosen] = masker.masked[chosen]
+        else:
+            drop = masker.feature_of_position == chosen[:, None]
+            current[who] = np.where(drop, masker.masked, current[who])
+    return [(order[i, :r[i]], values[i, :r[i]]) for i in range(n)], r * (r + 1) // 2
 
 
 def backselect_fast(state, target, threshold):
@@ -99,7 +137,7 @@ def backselect_fast(state, target, threshold):
     order, values = [], []
     k = max(1, len(remaining) // 2)
     while len(remaining):
-        scores = (yield _without_each(state, remaining))[:, target]
+        scores = (yield Removals(state))[:, target]
         ranked = np.argsort(-scores, kind="stable")  # ties -> lowest feature index first
         taken, taken_values = ranked[:1], scores[ranked[:1]]
         size = min(k, len(remaining) // 2)
@@ -126,8 +164,9 @@ def backselect_fast(state, target, threshold):
 def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, label):
     """Generator: the disjoint SIS collection of one input.
 
-    Yields feature masks ``(n, M)``, receives outputs ``(n, K)``; returns ``(target, items)`` with
-    items ``(features, order, values, score)``.
+    Yields feature masks ``(n, M)`` (receives outputs ``(n, K)``), :class:`Removals` and
+    :class:`Backselect` requests; returns ``(target, items)`` with items
+    ``(features, order, values, score)``.
     """
     n_features = len(initial)
     probes = [np.ones(n_features, bool), np.zeros(n_features, bool)]
@@ -153,7 +192,7 @@ def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, la
     current = initial.copy()
     while f_current >= threshold and current.any():
         if mode == "exact":
-            order, values = yield from backselect_exact(current, target)
+            order, values = yield Backselect(current, target)
         else:
             order, values = yield from backselect_fast(current, target, threshold)
         features = find_sis_from_backselect(order, values, threshold)
@@ -177,8 +216,18 @@ def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, la
     return target, items
 
 
+def evaluate_removals(engine, masker, rows, states, labels):
+    """Outputs of every single-feature removal from ``states`` (n, M) of inputs ``rows`` (n,):
+    ``(states.sum(), K)``, grouped by input, features in increasing order within an input."""
+    current = masker.build(rows, states)
+    owner, features = np.nonzero(states)
+    return engine.evaluate(RemovalMasker(current, masker), owner, features, [labels[r] for r in rows])
+
+
 def run_lockstep(engine, masker, generators, rows_of, labels):
-    """Drive generators together: each round, every pending request goes to the engine at once.
+    """Drive generators together: each round, the requests of every generator go to the engine
+    at once: one call for the feature masks, one for the :class:`Removals`, and the
+    :class:`Backselect` requests as one vectorised backward selection.
 
     Generator ``i`` explains input ``masker.X[rows_of[i]]``. Returns ``(results, n_evaluations)``
     per generator.
@@ -186,24 +235,35 @@ def run_lockstep(engine, masker, generators, rows_of, labels):
     rows_of = np.asarray(rows_of, dtype=np.intp)
     results = [None] * len(generators)
     n_evals = np.zeros(len(generators), dtype=np.int64)
-    pending = {}
-    for i, gen in enumerate(generators):
-        pending[i] = next(gen)
+    pending = {i: next(gen) for i, gen in enumerate(generators)}
     while pending:
-        ids = list(pending)
-        sizes = [len(pending[i]) for i in ids]
-        rows = np.repeat(rows_of[ids], sizes)
-        masks = pending[ids[0]] if len(ids) == 1 else np.concatenate([pending[i] for i in ids])
-        out = engine.evaluate(masker, rows, masks, labels)
-        start = 0
-        for i, size in zip(ids, sizes):
-            n_evals[i] += size
+        replies = []  # (generator, reply, evaluations)
+        kinds = {kind: [i for i in pending if type(pending[i]) is kind] for kind in (Backselect, Removals)}
+        if kinds[Backselect]:
+            ids = kinds[Backselect]
+            states = np.stack([pending[i].state for i in ids])
+            found, evals = backselect_exact(engine, masker, rows_of[ids], states,
+                                            [pending[i].target for i in ids], labels)
+            replies += zip(ids, found, evals)
+        if kinds[Removals]:
+            ids = kinds[Removals]
+            states = np.stack([pending[i].state for i in ids])
+            counts = states.sum(axis=1)
+            out = evaluate_removals(engine, masker, rows_of[ids], states, labels)
+            replies += zip(ids, np.split(out, np.cumsum(counts)[:-1]), counts)
+        asks = [i for i in pending if type(pending[i]) is np.ndarray]
+        if asks:
+            sizes = [len(pending[i]) for i in asks]
+            masks = pending[asks[0]] if len(asks) == 1 else np.concatenate([pending[i] for i in asks])
+            out = engine.evaluate(masker, np.repeat(rows_of[asks], sizes), masks, labels)
+            replies += zip(asks, np.split(out, np.cumsum(sizes)[:-1]), sizes)
+        for i, reply, evals in replies:
+            n_evals[i] += evals
             try:
-                pending[i] = generators[i].send(out[start:start + size])
+                pending[i] = generators[i].send(reply)
             except StopIteration as stop:
                 results[i] = stop.value
                 del pending[i]
-            start += size
     return results, n_evals
 
 
