@@ -19,7 +19,9 @@ sends plan entries only (a few bytes per feature).
 * :class:`RemovalMasker` - single features switched off in a current state of each input (the
   candidates of one backward-selection step: a few bytes per candidate instead of a mask);
 * :class:`BackgroundMasker` - boolean feature masks, masked features take their values from each
-  row of a background set and the outputs are averaged over it (interventional KernelSHAP);
+  row of a background set and the outputs are averaged over it (interventional KernelSHAP); with
+  ``relabel``, groups of background rows see the masks through their own relabelling of the
+  features and the outputs come back per group;
 * :class:`ValueMasker` - the plan entries are the new feature values themselves (LIME tabular);
 * :class:`WindowMasker` - the plan entries are window corners, the window takes a baseline
   (occlusion);
@@ -143,35 +145,73 @@ class BackgroundMasker(Masker):
     weights : ndarray (Nb,), optional
         Non-negative background weights (normalised to sum to one); default uniform.
     space : FeatureSpace
+    relabel : int ndarray (G, M), optional
+        Split the background rows into ``G`` contiguous groups of near-equal size (bounds
+        ``round(linspace(0, Nb, G + 1))``), each seeing the masks through its own permutation of
+        the features:
+        group ``g`` keeps feature ``j`` where the mask holds ``relabel[g, j]``. ``reduce`` then
+        returns the (weighted) mean over each group, ``(n, G * K)`` with the group the slower
+        index.
+
+    Attributes
+    ----------
+    n_groups : int
+        ``G`` (1 without ``relabel``).
+    group_weights : ndarray (G,)
+        Each group's share of the background weight.
     """
 
-    def __init__(self, X, background, weights, space: FeatureSpace):
+    def __init__(self, X, background, weights, space: FeatureSpace, relabel=None):
         super().__init__(X, background[0], space)
-        self.background = np.ascontiguousarray(background, dtype=self.dtype).reshape(len(background), -1)
-        self.rows_per_entry = len(background)
-        w = np.full(len(background), 1.0) if weights is None else np.asarray(weights, dtype=float)
+        nb = len(background)
+        self.background = np.ascontiguousarray(background, dtype=self.dtype).reshape(nb, -1)
+        self.rows_per_entry = nb
+        w = np.full(nb, 1.0) if weights is None else np.asarray(weights, dtype=float)
         self.weights = w / w.sum()
+        self.relabel = None if relabel is None else np.asarray(relabel, dtype=np.intp)
+        self.n_groups = 1 if relabel is None else len(self.relabel)
+        if relabel is not None:
+            if self.relabel.ndim != 2 or self.relabel.shape[1] != space.n_features or not 1 <= len(self.relabel) <= nb:
+                raise ValueError(f"relabel must have shape (G, {space.n_features}) with 1 <= G <= {nb}, "
+                                 f"got {self.relabel.shape}")
+            self._relabel_positions = self.relabel[:, space.feature_of_position]  # (G, P)
+        self._bounds = np.linspace(0, nb, self.n_groups + 1).round().astype(np.intp)
+        self.group_weights = np.add.reduceat(self.weights, self._bounds[:-1])
+        # each row's weight within its group (uniform in a group without weight: it counts for nothing)
+        sizes = np.diff(self._bounds)
+        group = np.repeat(np.arange(self.n_groups), sizes)
+        total = self.group_weights[group]
+        self._within = np.where(total > 0, self.weights / np.where(total > 0, total, 1), 1.0 / sizes[group])
 
     def build(self, rows, masks, out=None) -> np.ndarray:
         """``where(keep, x, b)`` for every mask and background row ``b``, as bit operations on the
         values' binary representation: ``b ^ ((x ^ b) & keep)`` is exact (every value is copied,
-        never computed) and runs about twice as fast as a masked copy with a broadcast mask."""
-        n, nb, p = len(rows), len(self.background), self.X.shape[1]
-        flat = self._flat_out(n * nb, out).reshape(n, nb, p)
-        bits = _uint_view(flat)
-        background = _uint_view(self.background)[None]
-        keep = (-self._keep(masks).astype(np.int64)).astype(bits.dtype)[:, None, :]  # ones where kept
-        if n and rows[0] == rows[-1] and np.all(rows == rows[0]):  # one input: x ^ b once, 2 passes
-            np.bitwise_and(keep, _uint_view(self.X[rows[0]]) ^ background, out=bits)
-        else:
-            np.bitwise_xor(_uint_view(self.X[rows])[:, None, :], background, out=bits)
-            np.bitwise_and(bits, keep, out=bits)
-        np.bitwise_xor(bits, background, out=bits)
-        return flat.reshape((n * nb,) + self.input_shape)
+        never computed) and runs about twice as fast as a masked copy with a broadcast mask.
+        Rows are laid out group by group, then entry by entry, then background row by row."""
+        n, p = len(rows), self.X.shape[1]
+        flat = self._flat_out(n * len(self.background), out)
+        one = n and rows[0] == rows[-1] and np.all(rows == rows[0])  # one input: x ^ b once, 2 passes
+        x = _uint_view(self.X[rows[0]] if one else self.X[rows][:, None, :])
+        # every group's kept positions at once, as all-ones / all-zeros words: (n, G, P)
+        kept = self._keep(masks)[:, None, :] if self.relabel is None else masks[:, self._relabel_positions]
+        keeps = (-kept.astype(np.int64)).astype(f"u{flat.itemsize}")
+        for g, (a, b) in enumerate(zip(self._bounds[:-1], self._bounds[1:])):
+            bits = _uint_view(flat[n * a: n * b]).reshape(n, b - a, p)
+            background = _uint_view(self.background[a:b])[None]
+            keep = keeps[:, g, None, :]
+            if one:
+                np.bitwise_and(keep, x ^ background, out=bits)
+            else:
+                np.bitwise_xor(x, background, out=bits)
+                np.bitwise_and(bits, keep, out=bits)
+            np.bitwise_xor(bits, background, out=bits)
+        return flat.reshape((n * len(self.background),) + self.input_shape)
 
     def reduce(self, outputs) -> np.ndarray:
-        nb = len(self.background)
-        return np.einsum("nbk,b->nk", outputs.reshape(-1, nb, outputs.shape[1]), self.weights)
+        n, k = len(outputs) // len(self.background), outputs.shape[1]
+        means = [np.einsum("nbk,b->nk", outputs[n * a: n * b].reshape(n, b - a, k), self._within[a:b])
+                 for a, b in zip(self._bounds[:-1], self._bounds[1:])]
+        return means[0] if len(means) == 1 else np.stack(means, axis=1).reshape(n, -1)
 
 
 class ValueMasker(Masker):

@@ -105,6 +105,42 @@ def test_background_masker_is_where_over_every_background_row(data):
     np.testing.assert_allclose(masker.reduce(outputs)[:, 0], outputs.reshape(n, 4).mean(axis=1))
 
 
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_relabelled_background_masker_gives_each_group_its_own_permuted_masks(data):
+    shape = tuple(data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=2)))
+    rng = np.random.default_rng(data.draw(st.integers(0, 10_000)))
+    g = rng.integers(0, 3, size=shape) if data.draw(st.booleans()) else None
+    space = FeatureSpace(shape, g)
+    nb, n_groups, n = 5, data.draw(st.integers(1, 5)), 4
+    X, background = rng.normal(size=(3,) + shape), rng.normal(size=(nb,) + shape)
+    relabel = np.array([rng.permutation(space.n_features) for _ in range(n_groups)])
+    weights = rng.random(nb) * (rng.random(nb) < 0.7)  # some rows, maybe a whole group, weigh 0
+    weights[0] += 0.1
+    masker = BackgroundMasker(X, background, weights, space, relabel)
+    rows = rng.integers(0, 3, n) if data.draw(st.booleans()) else np.full(n, 2)
+    masks = rng.random((n, space.n_features)) < 0.5
+    got = masker.build(rows, masks).reshape((n * nb,) + shape)
+    bounds = np.linspace(0, nb, n_groups + 1).round().astype(int)
+    expected, means = [], []
+    outputs = rng.normal(size=(n * nb, 2))
+    at = 0
+    for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):  # group by group, entry by entry
+        for i in range(n):
+            for r in range(a, b):
+                expected.append(np.where(space.to_mask(masks[i][relabel[k]]), X[rows[i]], background[r]))
+        w = weights[a:b] if weights[a:b].sum() > 0 else np.ones(b - a)
+        block = outputs[at: at + n * (b - a)].reshape(n, b - a, 2)
+        means.append(np.einsum("nbk,b->nk", block, w / w.sum()))
+        at += n * (b - a)
+    np.testing.assert_array_equal(got, np.array(expected))
+    assert masker.n_groups == n_groups
+    np.testing.assert_allclose(masker.group_weights, np.add.reduceat(weights / weights.sum(), bounds[:-1]))
+    np.testing.assert_allclose(masker.reduce(outputs), np.stack(means, axis=1).reshape(n, -1))
+    with pytest.raises(ValueError, match="relabel must have shape"):
+        BackgroundMasker(X, background, None, space, np.zeros((nb + 1, space.n_features), int))
+
 def test_value_and_window_maskers():
     space = FeatureSpace((2, 3), np.array([[0, 0, 1], [1, 2, 2]]))
     values = np.array([[1.0, 2.0, 3.0]])

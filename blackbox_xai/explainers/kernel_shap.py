@@ -2,18 +2,30 @@
 
 Plan: coalitions z in {0,1}^M (True = the feature takes x's value, False = a background row's).
 Whole coalition sizes are enumerated, smallest |z| and its complement size first, while the budget
-covers them; the remaining sizes are sampled in proportion to their Shapley-kernel mass, every draw
+covers them; the remaining sizes are sampled as strata (see :class:`CoalitionPlan`), every draw
 together with its complement (the middle size included, so the estimator is exact on models with
 only pairwise interactions), duplicates merged. When the budget reaches ``2^M - 2`` every
 coalition is enumerated and the values are exact.
 
-Estimator: ``v(z) = sum_b w_b f(x_z, b_notz)`` (in link space), then the Shapley-kernel weighted
-least squares ``min sum_z k(z) (v(z) - v(0) - z.phi)^2`` subject to ``sum phi = v(1) - v(0)``,
-solved exactly by eliminating the last feature. The standard errors are the sandwich (delta
-method) variance over the sampled pairs; enumerated coalitions contribute none.
+Estimator: the interventional game is the weighted mean of one game per background row,
+``v(z) = sum_b w_b v_b(z)`` with ``v_b(z) = f(x_z, b_notz)``, and Shapley values are linear in
+the game. Under the identity link the background rows are split into ``n_designs`` groups, and
+each group sees the plan's coalitions through its own random relabelling of the features: the
+same number of model rows, but the groups' sampling errors no longer move together, so they
+largely cancel in the average (on a 30-feature GBM with 50 background rows, 8 groups cut the
+error at equal evaluations about 2.5-fold; benchmarks/shap_bench.py). Each group's values are
+the Shapley-kernel weighted least squares ``min sum_z k(z) (v_g(z) - v_g(0) - z.phi)^2``
+subject to ``sum phi = v_g(1) - v_g(0)``, solved exactly by eliminating the last feature, and
+averaged with the groups' background weights: efficiency holds exactly, and a model with only
+pairwise interactions is still explained exactly. Under the logit link the game is the logit of
+the mean, which is not a mean of per-row games, so one design serves every background row.
+
+Standard errors: the sandwich (delta method) variance over the sampled pairs, per group,
+combined as if the groups' errors were independent; enumerated coalitions contribute none.
 """
 from __future__ import annotations
 
+import copy
 import itertools
 from math import comb
 
@@ -123,6 +135,12 @@ class CoalitionPlan:
             self._masks = [np.concatenate(self._masks)] if self._masks else [np.zeros((0, self.n_features), bool)]
         return self._masks[0]
 
+    def snapshot(self) -> "CoalitionPlan":
+        """The plan as it is now; later :meth:`extend` calls do not change the snapshot."""
+        snap = copy.copy(self)
+        snap._masks = [self.masks]
+        return snap
+
     def draw_weights(self) -> np.ndarray:
         """The weight each drawn pair puts on each of its two coalitions."""
         counts = np.bincount(self.draw_stratum, minlength=len(self.sample_sizes))
@@ -133,8 +151,8 @@ class CoalitionPlan:
         w[: self.n_fixed] = self.fixed_weights
         if len(self.draws_a):
             half = self.draw_weights()
-            np.add.at(w, self.draws_a, half)
-            np.add.at(w, self.draws_b, half)
+            w += np.bincount(self.draws_a, half, minlength=self.n_masks)
+            w += np.bincount(self.draws_b, half, minlength=self.n_masks)
         return w
 
     def extend(self, budget: int) -> int:
@@ -149,11 +167,11 @@ class CoalitionPlan:
                 break
             strata = np.repeat(np.arange(len(self.sample_sizes)), _largest_remainder(want, self._share))
             strata = strata[self.rng.permutation(want)]
-            order = self.rng.random((want, m)).argsort(axis=1)  # a random order of the features
+            keys = self.rng.random((want, m))  # a random order of the features: its first s
+            cut = np.sort(keys, axis=1)[np.arange(want), self.sample_sizes[strata] - 1]
             pairs = np.empty((2 * want, m), dtype=bool)
-            first = pairs[0::2]  # the first s features of the order
-            first[np.arange(want)[:, None], order] = np.arange(m) < self.sample_sizes[strata][:, None]
-            pairs[1::2] = ~first
+            np.less_equal(keys, cut[:, None], out=pairs[0::2])
+            np.logical_not(pairs[0::2], out=pairs[1::2])
             keys = _row_keys(pairs)
             n_old = len(self._keys)
             unique, first, inverse = np.unique(np.concatenate([self._keys, keys]), return_index=True,
@@ -181,8 +199,14 @@ class CoalitionPlan:
 
 
 def _row_keys(masks) -> np.ndarray:
-    """One hashable, sortable key per boolean row (its packed bits as a void scalar)."""
-    packed = np.ascontiguousarray(np.packbits(masks, axis=1))
+    """One sortable key per boolean row: its packed bits, as one integer up to 64 features
+    (sorting integers is several times faster) and as a void scalar beyond."""
+    packed = np.packbits(masks, axis=1)
+    if packed.shape[1] <= 8:
+        wide = np.zeros((len(packed), 8), dtype=np.uint8)
+        wide[:, : packed.shape[1]] = packed
+        return wide.view(np.uint64).ravel()
+    packed = np.ascontiguousarray(packed)
     return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 
@@ -225,28 +249,43 @@ def solve_shapley_regression(masks, weights, y, delta):
 
 def sandwich_std_errors(plan, design, residuals, gram_inv) -> np.ndarray:
     """Standard errors (M, K) of the values: the sandwich (delta-method) variance of the
-    regression, from the spread of the drawn pairs' scores within each stratum."""
+    regression, from the spread of the drawn pairs' influences within each stratum.
+
+    Draw ``d`` (coalitions ``a``, ``b`` with weight ``h`` each) moves the solution of output ``k``
+    by ``X[d, j, k] = h (E_a[d, j] r_a[d, k] + E_b[d, j] r_b[d, k])``, with ``E = design @ gram_inv``
+    (its last column: the sum over features, i.e. the eliminated feature's negative) and ``r`` the
+    residuals. The variance is ``sum_s n_s / (n_s - 1) sum_{d in s} (X_d - mean_s X)^2`` over the
+    strata; it is formed from sums of products (a few matrix products per stratum) instead of
+    the ``(draws, M, K)`` array of influences. A stratum of one draw is centred on the mean over
+    all draws.
+    """
     n_draws = len(plan.draws_a)
     k = residuals.shape[1]
     if plan.exact:
         return np.zeros((plan.n_features, k))
     if n_draws < 2:
         return np.full((plan.n_features, k), np.nan)
-    a, b = plan.draws_a, plan.draws_b
-    half = plan.draw_weights()[:, None, None]
-    scores = half * (design[a][:, :, None] * residuals[a][:, None, :]
-                     + design[b][:, :, None] * residuals[b][:, None, :])  # (d, M-1, K)
-    counts = np.bincount(plan.draw_stratum, minlength=len(plan.sample_sizes))
-    means = np.zeros((len(counts),) + scores.shape[1:])
-    np.add.at(means, plan.draw_stratum, scores)
-    means /= np.maximum(counts, 1)[:, None, None]
-    lone = counts[plan.draw_stratum] < 2  # a stratum of one draw: centre on the overall mean
-    scores = np.where(lone[:, None, None], scores - scores.mean(axis=0), scores - means[plan.draw_stratum])
-    scale = (counts / np.maximum(counts - 1, 1))[plan.draw_stratum][:, None, None]
-    influence = np.einsum("dmk,mj->djk", scores * np.sqrt(scale), gram_inv)
-    var = np.einsum("djk,djk->jk", influence, influence)
-    total = influence.sum(axis=1)
-    return np.sqrt(np.vstack([var, np.einsum("dk,dk->k", total, total)[None]]))
+    a, b, strata = plan.draws_a, plan.draws_b, plan.draw_stratum
+    h = plan.draw_weights()[:, None]
+    spread = np.hstack([gram_inv, gram_inv.sum(axis=1, keepdims=True)])
+    ea, eb = h * (design[a] @ spread), h * (design[b] @ spread)
+    ra, rb = residuals[a], residuals[b]
+    var = np.zeros((plan.n_features, k))
+    sums, lone = np.zeros((plan.n_features, k)), []
+    for s in np.unique(strata):
+        d = np.flatnonzero(strata == s)
+        xa, xb, ya, yb = ea[d], eb[d], ra[d], rb[d]
+        square = (xa * xa).T @ (ya * ya) + 2 * (xa * xb).T @ (ya * yb) + (xb * xb).T @ (yb * yb)
+        total = xa.T @ ya + xb.T @ yb
+        sums += total
+        if len(d) > 1:
+            var += len(d) / (len(d) - 1) * np.maximum(square - total * total / len(d), 0.0)
+        else:
+            lone.append((square, total))
+    mean = sums / n_draws
+    for square, total in lone:
+        var += np.maximum(square - 2 * total * mean + mean * mean, 0.0)
+    return np.sqrt(var)
 
 
 def _apply_link(values, link):
@@ -290,6 +329,12 @@ class KernelShapExplainer(AttributionExplainer):
         1% of ``|f(x) - E f(B)|`` (largest over the targets explained).
     max_samples : int
         Cap on coalitions for ``n_samples="auto"``.
+    n_designs : int
+        Under the identity link, split the background rows into this many groups (at most one
+        per row), each seeing the coalitions through its own random relabelling of the
+        features: same model evaluations, lower error (see the module docstring). 1 is the
+        classic estimator, one design for every background row. The values of every coalition
+        are kept per group, so memory grows with it.
     batch_size, executor, progress, memory_budget
         Execution settings (see :class:`~blackbox_xai.engine.Engine`).
     random_state : None, int, SeedSequence or Generator
@@ -303,8 +348,9 @@ class KernelShapExplainer(AttributionExplainer):
     """
 
     def __init__(self, model, background, *, n_samples="auto", link="identity", groups=None,
-                 target=None, background_weights=None, tol=None, max_samples=2**14, batch_size=None,
-                 executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET, random_state=None):
+                 target=None, background_weights=None, tol=None, max_samples=2**14, n_designs=8,
+                 batch_size=None, executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET,
+                 random_state=None):
         self.model = model
         self.background = background
         self.n_samples = n_samples
@@ -314,6 +360,7 @@ class KernelShapExplainer(AttributionExplainer):
         self.background_weights = background_weights
         self.tol = tol
         self.max_samples = max_samples
+        self.n_designs = n_designs
         self.batch_size = batch_size
         self.executor = executor
         self.progress = progress
@@ -359,9 +406,13 @@ class KernelShapExplainer(AttributionExplainer):
         background, bg_weights = self._background(input_shape, dtype)
         space = FeatureSpace(input_shape, self.groups)
         m = space.n_features
-        masker = BackgroundMasker(X.astype(dtype, copy=False), background, bg_weights, space)
-        engine = self._engine(model)
         rng = check_random_state(self.random_state)
+        relabel = None
+        designs = min(check_positive_int(self.n_designs, "n_designs", allow_none=False), len(background))
+        if designs > 1 and link == "identity":
+            relabel = rng.permuted(np.tile(np.arange(m), (designs, 1)), axis=1)
+        masker = BackgroundMasker(X.astype(dtype, copy=False), background, bg_weights, space, relabel)
+        engine = self._engine(model)
         budget, cap, auto = self._budgets(m)
         n = len(X)
         try:
@@ -369,47 +420,57 @@ class KernelShapExplainer(AttributionExplainer):
             ends = np.ones((n + 1, m), dtype=bool)
             ends[n] = False
             raw = engine.evaluate(masker, np.r_[np.arange(n), 0], ends, labels)
-            targets = [resolve_target(self._target(t), out) for t, out in zip(targets, raw[:n])]
-            v_ends = _apply_link(raw, link)
-            fx, base = v_ends[:n], v_ends[n]
+            runs = _Runs(masker, raw.reshape(n + 1, masker.n_groups, -1), link)
+            targets = [resolve_target(self._target(t), out) for t, out in zip(targets, runs.raw_fx)]
             if m == 1:
-                phi = [(fx[i] - base)[None, slice(None) if t == "all" else [t]] for i, t in enumerate(targets)]
-                return [self._result(X[i], targets[i], phi[i], np.zeros_like(phi[i]), base, fx[i], space,
+                phi = [(runs.fx[i] - runs.base)[None, slice(None) if t == "all" else [t]] for i, t in enumerate(targets)]
+                return [self._result(X[i], targets[i], phi[i], np.zeros_like(phi[i]), runs.base, runs.fx[i], space,
                                      2 * masker.rows_per_entry, None, link) for i in range(n)]
-            plan = CoalitionPlan(m, budget, rng)
-            v = np.zeros((n, 0, fx.shape[1]))
-            active = np.arange(n)
+            plans = _PlanRounds(CoalitionPlan(m, budget, rng), cap, auto)
             results = [None] * n
-            evals = np.full(n, 2 * masker.rows_per_entry, dtype=np.int64)  # v(1) and v(0)
-            while len(active):
-                new = plan.masks[v.shape[1]:]
-                if len(new):
-                    rows = np.repeat(active, len(new))
-                    out = engine.evaluate(masker, rows, np.tile(new, (len(active), 1)), labels)
-                    grown = np.zeros((n, plan.n_masks, fx.shape[1]))
-                    grown[:, : v.shape[1]] = v
-                    grown[active, v.shape[1]:] = _apply_link(out, link).reshape(len(active), len(new), -1)
-                    v = grown
-                    evals[active] += len(new) * masker.rows_per_entry
-                still = []
-                weights = plan.weights()
-                for i in active:
-                    cols = slice(None) if targets[i] == "all" else [targets[i]]
-                    y, delta = (v[i] - base)[:, cols], (fx[i] - base)[cols]
-                    phi, design, resid, gram_inv = solve_shapley_regression(plan.masks, weights, y, delta)
-                    se = sandwich_std_errors(plan, design, resid, gram_inv)
-                    results[i] = (phi, se)
-                    tol = self.tol if self.tol is not None else 0.01 * np.max(np.abs(delta))
-                    if auto and plan.n_masks < cap and not plan.exact and not np.max(se) <= tol:
-                        still.append(i)
-                active = np.array(still, dtype=np.intp)
-                grow = min(max(plan.n_masks - plan.n_fixed, 2), cap - plan.n_masks)  # double the sample
-                if len(active) and plan.extend(grow) == 0:
-                    break
+            # the values of every coalition are kept per group of background rows: explain the
+            # inputs in blocks whose values fit in the memory budget
+            block = max(1, self.memory_budget // (8 * cap * raw.shape[1]))  # raw: (n + 1, G * K)
+            for first in range(0, n, block):
+                rows = np.arange(first, min(first + block, n))
+                for i, phi, se, evals, plan in self._explain_block(engine, masker, runs, plans, rows, targets, labels):
+                    results[i] = self._result(X[i], targets[i], phi, se, runs.base, runs.fx[i], space, evals, plan, link)
         finally:
             engine.close()
-        return [self._result(X[i], targets[i], results[i][0], results[i][1], base, fx[i], space, evals[i],
-                             plan, link) for i in range(n)]
+        return results
+
+    def _explain_block(self, engine, masker, runs, plans, rows, targets, labels):
+        """Yield ``(row, phi, std_errors, n_evaluations, plan)`` for the inputs ``rows``: each
+        runs through the plan's rounds until its largest standard error meets the tolerance
+        (``n_samples="auto"``) or the plan stops growing."""
+        v = np.zeros((len(rows), 0) + runs.base_g.shape)
+        active = np.arange(len(rows))  # positions in rows
+        evals = np.full(len(rows), 2 * masker.rows_per_entry, dtype=np.int64)  # v(1) and v(0)
+        last = {}
+        for plan in plans:
+            new = plan.masks[v.shape[1]:]
+            if len(new):
+                out = engine.evaluate(masker, np.repeat(rows[active], len(new)), np.tile(new, (len(active), 1)),
+                                      labels)
+                grown = np.zeros((len(rows), plan.n_masks) + v.shape[2:])
+                grown[:, : v.shape[1]] = v
+                grown[active, v.shape[1]:] = runs.link(out).reshape((len(active), len(new)) + v.shape[2:])
+                v = grown
+                evals[active] += len(new) * masker.rows_per_entry
+            weights = plan.weights()
+            still = []
+            for a in active:
+                i = rows[a]
+                phi, se = last[a] = runs.solve(plan, weights, v[a], i, targets[i])
+                if plans.growable(plan) and not np.max(se) <= runs.tol(i, targets[i], self.tol):
+                    still.append(a)
+                else:
+                    yield i, phi, se, evals[a], plan
+            active = np.array(still, dtype=np.intp)
+            if not len(active):
+                return
+        for a in active:  # the plan stopped growing before these met the tolerance
+            yield rows[a], last[a][0], last[a][1], evals[a], plan
 
     def _result(self, x, target, phi, se, base, fx, space, n_evaluations, plan, link):
         shape = space.mask_shape if space.group_ids is None else (space.n_features,)
@@ -430,3 +491,79 @@ class KernelShapExplainer(AttributionExplainer):
 def _pick(values, target):
     picked = take_target(values, target)
     return picked.copy() if target == "all" else float(picked)
+
+
+class _PlanRounds:
+    """The rounds of a plan shared by every input of a call: round ``r`` is a snapshot of the plan
+    after its ``r``-th extension (``n_samples="auto"`` doubles the sampled part each round), so
+    inputs explained in later blocks meet exactly the plans the first block met."""
+
+    def __init__(self, plan, cap, auto):
+        self.plan, self.cap, self.auto = plan, cap, auto
+        self.rounds = [plan.snapshot()]
+        self.exhausted = False
+
+    def growable(self, snapshot) -> bool:
+        """Could a round follow ``snapshot``?"""
+        if not self.auto or snapshot.exact or snapshot.n_masks >= self.cap:
+            return False
+        return not (self.exhausted and snapshot is self.rounds[-1])
+
+    def __iter__(self):
+        for r in itertools.count():
+            if r == len(self.rounds):
+                last = self.rounds[-1]
+                if not self.growable(last):
+                    return
+                grow = min(max(last.n_masks - last.n_fixed, 2), self.cap - last.n_masks)  # double the sample
+                if self.plan.extend(grow) == 0:
+                    self.exhausted = True
+                    return
+                self.rounds.append(self.plan.snapshot())
+            yield self.rounds[r]
+
+
+class _Runs:
+    """The values at the full and empty coalitions, and the regression of one input.
+
+    Values come per group of background rows (``G = masker.n_groups``), each group seeing the
+    plan's coalitions through its own relabelling of the features (``masker.relabel``): one
+    regression per group, whose solutions are mapped back to the features and averaged with the
+    groups' background weights.
+    """
+
+    def __init__(self, masker, raw, link):
+        self.link_name = link
+        self.gw = masker.group_weights
+        self.relabel = masker.relabel
+        self.raw_fx = np.einsum("ngk,g->nk", raw[:-1], self.gw)
+        ends = self.link(raw)
+        self.fx_g, self.base_g = ends[:-1], ends[-1]  # (n, G, K), (G, K)
+        self.fx = np.einsum("ngk,g->nk", self.fx_g, self.gw)
+        self.base = self.gw @ self.base_g
+
+    def link(self, values):
+        return _apply_link(values, self.link_name)
+
+    def tol(self, i, target, tol):
+        if tol is not None:
+            return tol
+        return 0.01 * np.max(np.abs(take_target(self.fx[i] - self.base, target)))
+
+    def solve(self, plan, weights, v, i, target):
+        """``(phi, std_errors)``, each ``(M, k)``, from the values ``v`` (n_masks, G, K) of input
+        ``i``."""
+        cols = slice(None) if target == "all" else [target]
+        y, delta = (v - self.base_g)[..., cols], (self.fx_g[i] - self.base_g)[:, cols]
+        g, k = delta.shape
+        psi, design, resid, gram_inv = solve_shapley_regression(plan.masks, weights, y.reshape(len(y), g * k),
+                                                                delta.ravel())
+        se = sandwich_std_errors(plan, design, resid, gram_inv)
+        psi, se = psi.reshape(-1, g, k), se.reshape(-1, g, k)
+        if self.relabel is None:
+            return psi[:, 0], se[:, 0]
+        # group g's feature j is the plan's feature relabel[g, j]
+        back = self.relabel.T[:, :, None]
+        phi = np.einsum("mgk,g->mk", np.take_along_axis(psi, back, axis=0), self.gw)
+        var = np.einsum("mgk,g->mk", np.take_along_axis(se, back, axis=0) ** 2, self.gw**2)
+        return phi, np.sqrt(var)
