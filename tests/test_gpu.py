@@ -15,9 +15,23 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 from blackbox_xai import (  # noqa: E402
     KernelShapExplainer,
     OcclusionExplainer,
+    RayExecutor,
     SISExplainer,
     as_model,
 )
+
+
+class CudaOnly(torch.nn.Module):
+    """Refuses inputs that are not on a GPU: a run that succeeds evaluated everything there."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        if not x.is_cuda:
+            raise RuntimeError(f"evaluated on {x.device}, not on a GPU")
+        return self.net(x)
 
 
 def _cnn(dtype):
@@ -68,3 +82,21 @@ def test_explainers_agree_between_cpu_and_gpu(pair):
     for a, b in zip(sis[0], sis[1]):
         np.testing.assert_array_equal(a.mask, b.mask)
         assert a.score == pytest.approx(b.score, abs=1e-10)
+
+
+def test_ray_gpu_workers_move_the_model_to_their_gpu(ray_local, pair):
+    """RayExecutor(num_gpus=...) hands each actor a share of the GPU and moves the torch model
+    there: a module that refuses CPU inputs, adapted on the CPU in this process, still runs, and
+    matches the serial CPU run. Asking for more GPUs than the cluster has fails at once."""
+    cpu, _, X = pair
+    gpu_only = as_model(CudaOnly(copy.deepcopy(cpu.module)), postprocess="softmax")
+    with pytest.raises(RuntimeError, match="not on a GPU"):
+        gpu_only(X[:1])
+    executor = RayExecutor(num_workers=2, num_gpus=0.5)
+    serial = OcclusionExplainer(cpu, window=(1, 3, 3), strides=(1, 2, 2)).explain_batch(X[:3])
+    on_gpus = OcclusionExplainer(gpu_only, window=(1, 3, 3), strides=(1, 2, 2), executor=executor).explain_batch(X[:3])
+    for a, b in zip(serial, on_gpus):
+        np.testing.assert_allclose(b.values, a.values, rtol=0, atol=1e-12)
+    gpus = ray_local.cluster_resources()["GPU"]
+    with pytest.raises(RuntimeError, match="Ray would wait forever"):
+        RayExecutor(num_workers=1, num_gpus=gpus + 1).connect()

@@ -53,9 +53,10 @@ def test_actors_are_reused_across_calls(ray_local, digits_mlp):
     assert executor._pool is None
 
 
-def test_gpu_request_without_gpus_fails_at_once(ray_local):
-    with pytest.raises(RuntimeError, match="num_gpus=1 .* 0 GPU"):
-        SISExplainer(l2, 2.5, executor=RayExecutor(num_gpus=1)).explain(X_SMALL[0])
+def test_gpu_request_beyond_the_cluster_fails_at_once(ray_local):
+    gpus = int(ray_local.cluster_resources().get("GPU", 0))  # 0 in CI; Ray counts a machine's GPUs
+    with pytest.raises(RuntimeError, match=f"num_gpus={gpus + 1} .* {gpus} GPU"):
+        SISExplainer(l2, 2.5, executor=RayExecutor(num_gpus=gpus + 1)).explain(X_SMALL[0])
 
 
 class HoldsALock:
