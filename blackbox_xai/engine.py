@@ -111,7 +111,7 @@ class Engine:
         n = len(rows)
         if n == 0:
             return np.zeros((0, getattr(self.model, "n_outputs", None) or 0))
-        n_chunks = max(-(-n // self.chunk_rows(masker)), min(self.executor.min_chunks(n * masker.row_nbytes), n))
+        n_chunks = max(-(-n // self.chunk_rows(masker)), min(self.executor.parallelism, n))
         step = -(-n // n_chunks)  # equal chunks: no small remainder call
         bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
         chunks = [(rows[a:b], masks[a:b]) for a, b in bounds]

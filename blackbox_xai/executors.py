@@ -4,8 +4,8 @@ An executor maps ``(rows, masks)`` chunks to model outputs, in order. The model 
 are handed over once per call, so a distributed executor can keep the model on its workers and
 ship only masks (a few bytes per feature) instead of inputs.
 
-* :class:`SerialExecutor` - in this process, one model call at a time; the next chunk's inputs
-  are built on a helper thread while the model runs (the default);
+* :class:`SerialExecutor` - in this process, one chunk at a time, one input buffer reused across
+  chunks and calls (the default);
 * :class:`ThreadExecutor` - chunks on a thread pool, for models that release the GIL (torch,
   NumPy-heavy code, remote calls);
 * :class:`RayExecutor` - chunks on Ray actors that each hold the model once (one machine or a
@@ -31,68 +31,39 @@ class Executor:
     ``masker.reduce(model(masker.build(rows, plan)))`` for each ``(rows, plan)`` chunk.
 
     ``parallelism`` is how many chunks it can evaluate at once; the engine splits work into at
-    least :meth:`min_chunks` chunks.
+    least that many chunks.
     """
 
     parallelism = 1
-
-    def min_chunks(self, n_bytes: int) -> int:
-        """The fewest chunks worth splitting ``n_bytes`` of model input into."""
-        return self.parallelism
 
     def map(self, model, masker, chunks):  # pragma: no cover - interface
         raise NotImplementedError
 
 
 class SerialExecutor(Executor):
-    """Evaluate chunks one after another in this process, reusing two input buffers.
-
-    With several chunks, the next chunk's inputs are built on a helper thread while the model
-    evaluates the current one (NumPy releases the GIL while it builds), so building costs no wall
-    time when the model runs at least as long; the model is only ever called from the calling
-    thread. Work of at least ``pipeline_bytes`` of model input is split into at least
-    ``pipeline_chunks`` chunks for this. Smaller work runs in one chunk, without the thread.
+    """Evaluate chunks one after another in this process, reusing one input buffer.
 
     The batch handed to the model is valid only during the call: models must not keep it.
     """
 
-    pipeline_bytes = 4 * 2**20
-    pipeline_chunks = 4
-
     def __init__(self):
-        self._buffers = [None, None]
+        self._buffer = None
 
-    def min_chunks(self, n_bytes: int) -> int:
-        return self.pipeline_chunks if n_bytes >= self.pipeline_bytes else 1
-
-    def _buffer_for(self, n, masker, slot=0):
+    def _buffer_for(self, n, masker):
         if masker.dtype == object:  # strings: nothing to reuse
             return None
         need = n * masker.row_nbytes
-        if self._buffers[slot] is None or self._buffers[slot].nbytes < need:
-            self._buffers[slot] = np.empty(need, dtype=np.uint8)
-        return self._buffers[slot][:need].view(masker.dtype)
+        if self._buffer is None or self._buffer.nbytes < need:
+            self._buffer = np.empty(need, dtype=np.uint8)
+        return self._buffer[:need].view(masker.dtype)
 
     def map(self, model, masker, chunks):
-        if len(chunks) < 2:
-            for rows, masks in chunks:
-                yield masker.reduce(model(masker.build(rows, masks, out=self._buffer_for(len(rows), masker))))
-            return
-
-        def build(k):
-            rows, masks = chunks[k]
-            return masker.build(rows, masks, out=self._buffer_for(len(rows), masker, k % 2))
-
-        with _Pool(1) as pool:
-            pending = pool.submit(build, 0)
-            for k in range(len(chunks)):
-                batch = pending.result()
-                if k + 1 < len(chunks):  # builds into the other buffer while the model runs
-                    pending = pool.submit(build, k + 1)
-                yield masker.reduce(model(batch))
+        for rows, masks in chunks:
+            batch = masker.build(rows, masks, out=self._buffer_for(len(rows), masker))
+            yield masker.reduce(model(batch))
 
     def __getstate__(self):
-        return {"_buffers": [None, None]}
+        return {"_buffer": None}
 
 
 class ThreadExecutor(Executor):

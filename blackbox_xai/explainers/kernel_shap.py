@@ -13,7 +13,7 @@ the game. Under the identity link the background rows are split into ``n_designs
 each group sees the plan's coalitions through its own random relabelling of the features: the
 same number of model rows, but the groups' sampling errors no longer move together, so they
 largely cancel in the average (on a 30-feature GBM with 50 background rows, 8 groups cut the
-error at equal evaluations about 2.5-fold; benchmarks/shap_bench.py). Each group's values are
+error at equal evaluations 2.2-fold; benchmarks/shap_bench.py). Each group's values are
 the Shapley-kernel weighted least squares ``min sum_z k(z) (v_g(z) - v_g(0) - z.phi)^2``
 subject to ``sum phi = v_g(1) - v_g(0)``, solved exactly by eliminating the last feature, and
 averaged with the groups' background weights: efficiency holds exactly, and a model with only
@@ -31,6 +31,7 @@ from math import comb
 
 import numpy as np
 
+from blackbox_xai._blas import single_blas_thread
 from blackbox_xai._validation import (
     check_array,
     check_choice,
@@ -458,10 +459,12 @@ class KernelShapExplainer(AttributionExplainer):
                 v = grown
                 evals[active] += len(new) * masker.rows_per_entry
             weights = plan.weights()
+            with single_blas_thread():
+                for a in active:
+                    last[a] = runs.solve(plan, weights, v[a], rows[a], targets[rows[a]])
             still = []
             for a in active:
-                i = rows[a]
-                phi, se = last[a] = runs.solve(plan, weights, v[a], i, targets[i])
+                i, (phi, se) = rows[a], last[a]
                 if plans.growable(plan) and not np.max(se) <= runs.tol(i, targets[i], self.tol):
                     still.append(a)
                 else:

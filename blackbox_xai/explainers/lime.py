@@ -22,6 +22,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from blackbox_xai._blas import single_blas_thread
 from blackbox_xai._validation import (
     check_array,
     check_choice,
@@ -209,7 +210,9 @@ class LimeExplainer(AttributionExplainer):
             raise ValueError(f"kernel_width must be positive, got {width}")
         target = resolve_target(self._target(target), outputs[0])
         y = outputs if target == "all" else outputs[:, [target]]
-        coef, intercept, score = weighted_ridge(Z.astype(np.float64, copy=False), y, kernel(distances, width), run.alpha)
+        with single_blas_thread():
+            coef, intercept, score = weighted_ridge(Z.astype(np.float64, copy=False), y, kernel(distances, width),
+                                                    run.alpha)
         local = intercept + Z[0] @ coef
 
         def scalar_or_list(v):
