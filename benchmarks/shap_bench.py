@@ -16,7 +16,7 @@ selection), and our time / pure model time <= 1.15.
 
 Needs shap (not a dependency of blackbox-xai): ``pip install shap``.
 
-    python benchmarks/shap_bench.py            # ~1 minute on 2 cores
+    python benchmarks/shap_bench.py            # ~2 minutes on 2 cores
     python benchmarks/shap_bench.py --rows 5   # quicker
 """
 from __future__ import annotations
