@@ -3,9 +3,11 @@
 Workloads (issue 4):
 
 * SIS (fast mode, threshold 0.7, mean-pixel masking) on the small 28x28 CNN over 16 inputs,
-  ``explain_batch``: the engine splits every lockstep step's candidates across the actors
-  (parallelism inside the explanations); then the same SIS as a dataset job, 2 images per shard
-  (parallelism across inputs);
+  ``explain_batch``: each actor explains its part of the inputs (parallelism across inputs);
+  then the same SIS as a dataset job, 2 images per shard (shards as tasks);
+* the exact SIS collection of one of those images, its central 24x24 pixels (576 features, one
+  SIS, ~12 s serial): the engine splits every backward-selection step's candidates across the
+  actors (parallelism inside one explanation);
 * KernelSHAP over 200 rows of load_breast_cancer with a GBM margin (512 coalitions, 50 background
   rows), as a dataset job: shards on Ray tasks (parallelism across inputs).
 
@@ -61,7 +63,7 @@ def main():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=512 * 2**20)
     print(f"{'workload':<44}{'serial s':>9}{'1 wkr s':>9}{'2 wkr s':>9}{'speed-up':>10}{'efficiency':>12}")
 
-    # --- SIS on the CNN: parallel inside the explanations -------------------------------------
+    # --- SIS on the CNN, explain_batch: parallel across inputs ---------------------------------
     X, y = digits28()
     net = train_torch(small_cnn(), X[:1400], y[:1400], epochs=3)
     model = as_model(net, postprocess="softmax")
@@ -81,6 +83,23 @@ def main():
         times.append(timed(lambda: sis(executor)))
         executor.shutdown()
     report(f"SIS fast, CNN 28x28, {len(images)} inputs", serial, *times)
+
+    # --- one exact SIS collection: parallel inside the explanation ----------------------------
+    centre = np.zeros(images[0].shape, bool)
+    centre[..., 2:26, 2:26] = True
+
+    def one(executor, mode="exact"):
+        return SISExplainer(model, 0.7, masked_value=BackgroundMean(X[:1400]), mode=mode,
+                            executor=executor).explain(images[0], initial_mask=centre)
+
+    serial = timed(lambda: one("serial"))
+    times = []
+    for workers in (1, 2):
+        executor = RayExecutor(num_workers=workers)
+        one(executor, mode="fast")  # warm-up: actors start and load the model
+        times.append(timed(lambda: one(executor)))
+        executor.shutdown()
+    report("SIS exact, CNN, 1 input, 576 features", serial, *times)
 
     # the same SIS as a dataset job: parallel across inputs (one shard of 2 images per task)
     release_workers()

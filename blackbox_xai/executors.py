@@ -2,7 +2,9 @@
 
 An executor maps ``(rows, masks)`` chunks to model outputs, in order. The model and the masker
 are handed over once per call, so a distributed executor can keep the model on its workers and
-ship only masks (a few bytes per feature) instead of inputs.
+ship only masks (a few bytes per feature) instead of inputs. ``run`` hands whole tasks to the
+workers instead (a function of the model, e.g. the SIS of a few inputs), for work whose model
+calls depend on each other and would otherwise cost a round trip each.
 
 * :class:`SerialExecutor` - in this process, one chunk at a time, one input buffer reused across
   chunks and calls (the default);
@@ -38,6 +40,16 @@ class Executor:
 
     def map(self, model, masker, chunks):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def run(self, model, fn, tasks):
+        """Yield ``fn(model, *task)`` for each task, in order, computed where the model is held.
+
+        For work that calls the model many times, each call depending on the last (a SIS
+        backward selection): on a distributed executor it runs next to the model, with no round
+        trip per call. ``fn`` and the tasks must pickle there.
+        """
+        for task in tasks:
+            yield fn(model, *task)
 
 
 class SerialExecutor(Executor):
@@ -81,6 +93,10 @@ class ThreadExecutor(Executor):
     def map(self, model, masker, chunks):
         with _Pool(self.n_workers) as pool:
             yield from pool.map(lambda chunk: masker.reduce(model(masker.build(*chunk))), chunks)
+
+    def run(self, model, fn, tasks):
+        with _Pool(self.n_workers) as pool:
+            yield from pool.map(lambda task: fn(model, *task), tasks)
 
 
 def _import_ray():
@@ -151,13 +167,17 @@ class _Worker:
     def evaluate(self, masker, rows, masks):
         return next(self.serial.map(self.model, masker, [(rows, masks)]))
 
+    def run(self, fn, *task):
+        return fn(self.model, *task)
+
 
 class RayExecutor(Executor):
     """Evaluate chunks on Ray actors that each hold the model once.
 
     The model is put in the object store once and every actor loads it once; per call only the
     masker (the inputs being explained) is shipped, once, and then each chunk's masks. Results
-    come back in chunk order, so they are identical to the serial executor's.
+    come back in chunk order, so they are identical to the serial executor's. ``run`` gives
+    each task to the first idle actor and yields the results in task order.
 
     Parameters
     ----------
@@ -268,6 +288,26 @@ class RayExecutor(Executor):
         futures = [actors[i % len(actors)].evaluate.remote(ref, rows, masks)
                    for i, (rows, masks) in enumerate(chunks)]
         return (ray.get(future) for future in futures)
+
+    def run(self, model, fn, tasks):
+        # set-up errors raise here, as in map; then each task goes to the first idle actor
+        ray = self._ray()
+        actors = self._actors(model)
+        return self._run(ray, actors, fn, list(tasks))
+
+    @staticmethod
+    def _run(ray, actors, fn, tasks):
+        idle, busy, futures, done = list(actors)[::-1], {}, [], 0
+        while done < len(tasks):
+            while idle and len(futures) < len(tasks):
+                actor = idle.pop()
+                futures.append(actor.run.remote(fn, *tasks[len(futures)]))
+                busy[futures[-1]] = actor
+            ready, _ = ray.wait(list(busy), num_returns=1)
+            idle.append(busy.pop(ready[0]))
+            while done < len(futures) and futures[done] not in busy:
+                yield ray.get(futures[done])
+                done += 1
 
     def shutdown(self):
         """Stop this executor's actors (they also stop when the executor is garbage-collected)."""

@@ -4,9 +4,9 @@ import threading
 import numpy as np
 import pytest
 
-from blackbox_xai import KernelShapExplainer, RayExecutor, SISExplainer
+from blackbox_xai import KernelShapExplainer, ModelError, RayExecutor, SISExplainer
 from blackbox_xai.executors import get_executor
-from conftest import l2
+from conftest import l2, total
 from test_common import EXPLAINERS, RESHAPE, X_SMALL, assert_same
 
 
@@ -35,6 +35,23 @@ def test_ray_on_a_fitted_sklearn_model(ray_local, digits_mlp):
     a = KernelShapExplainer(clf, X[:10], executor="serial", **ks).explain(X[20])
     b = KernelShapExplainer(clf, X[:10], executor="ray", **ks).explain(X[20])
     np.testing.assert_allclose(a.values, b.values, atol=1e-12)
+
+
+def test_warnings_and_errors_found_on_ray_workers_reach_the_caller(ray_local):
+    """explain_batch on Ray explains parts of X on the actors: what they find comes back."""
+    with pytest.warns(UserWarning) as record:
+        SISExplainer(total, 3.0, masked_value=1.0, if_masked_sufficient="warn",
+                     executor="ray").explain_batch(np.full((2, 4), 2.0))
+    assert sorted(str(w.message)[:25] for w in record) == ["X[0]: the fully masked in", "X[1]: the fully masked in"]
+    assert record[0].filename == __file__  # raised at the caller's line
+
+    def model(batch):
+        if np.any(batch == 13.0):
+            raise ZeroDivisionError("boom")
+        return total(batch)
+
+    with pytest.raises(ModelError, match=r"masked variants of X\[1\]: ZeroDivisionError: boom"):
+        SISExplainer(model, 1.0, executor="ray").explain_batch(np.array([[1.0, 2.0], [3.0, 13.0]]))
 
 
 def test_default_executor_is_ray_when_a_runtime_is_up(ray_local):

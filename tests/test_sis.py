@@ -12,7 +12,9 @@ from blackbox_xai import (
     ModelError,
     ModelOutputError,
     SISExplainer,
+    ThreadExecutor,
 )
+from blackbox_xai.executors import SerialExecutor
 from conftest import l2, total
 
 
@@ -110,7 +112,8 @@ def test_bad_mode_and_target():
         SISExplainer(total, 1.0, target=3).explain([1.0, 2.0])
 
 
-def test_model_that_raises_is_chained_and_names_the_input():
+@pytest.mark.parametrize("executor", [None, ThreadExecutor(2)], ids=["serial", "across-inputs"])
+def test_model_that_raises_is_chained_and_names_the_input(executor):
     def model(batch):
         if np.any(batch == 13.0):
             raise ZeroDivisionError("boom")
@@ -118,7 +121,7 @@ def test_model_that_raises_is_chained_and_names_the_input():
 
     X = np.array([[1.0, 2.0], [3.0, 13.0], [4.0, 5.0]])
     with pytest.raises(ModelError, match=r"failed on masked variants of X\[1\]: ZeroDivisionError: boom") as info:
-        SISExplainer(model, 1.0).explain_batch(X)
+        SISExplainer(model, 1.0, executor=executor).explain_batch(X)
     assert isinstance(info.value.__cause__, ZeroDivisionError)
 
 
@@ -334,3 +337,53 @@ def test_vectorised_backselect_matches_a_plain_loop_with_ties_targets_and_uneven
         assert values.tolist() == want_values
         r = int(states[i].sum())
         assert evals[i] == r * (r + 1) // 2
+
+
+# --- parallel across inputs -------------------------------------------------------------------
+class TwoWorkersHere(SerialExecutor):
+    """Claims two workers and counts the tasks run next to the model (serially, in this process)."""
+
+    parallelism = 2
+
+    def __init__(self):
+        super().__init__()
+        self.tasks = 0
+
+    def run(self, model, fn, tasks):
+        tasks = list(tasks)
+        self.tasks += len(tasks)
+        return super().run(model, fn, tasks)
+
+
+def test_explain_batch_splits_inputs_across_workers_and_equals_serial():
+    rng = np.random.default_rng(5)
+    X = rng.random((5, 6)) * 3
+    for mode in ("exact", "fast"):
+        want = SISExplainer(l2, 2.0, mode=mode).explain_batch(X)
+        executor = TwoWorkersHere()
+        got = SISExplainer(l2, 2.0, mode=mode, executor=executor).explain_batch(X)
+        assert executor.tasks == 2  # one part of the inputs per worker
+        assert [c.n_evaluations for c in got] == [c.n_evaluations for c in want]
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a.x, b.x)
+            assert [s.indices.tolist() for s in a] == [s.indices.tolist() for s in b]
+            assert [s.values.tolist() for s in a] == [s.values.tolist() for s in b]
+    executor = TwoWorkersHere()
+    SISExplainer(l2, 2.0, executor=executor).explain(X[0])  # one input: split inside it instead
+    assert executor.tasks == 0
+
+
+def test_warnings_found_on_workers_are_raised_by_the_call():
+    X = np.full((3, 4), 2.0)
+    with pytest.warns(UserWarning) as record:
+        got = SISExplainer(total, 3.0, masked_value=1.0, if_masked_sufficient="warn",
+                           executor=ThreadExecutor(2)).explain_batch(X)
+    assert [len(c) for c in got] == [0, 0, 0]
+    found = sorted(str(w.message).split(":")[0] for w in record if "fully masked" in str(w.message))
+    assert found == ["X[0]", "X[1]", "X[2]"]
+
+
+def test_progress_across_workers(capsys):
+    SISExplainer(total, 4.0, progress=True, executor=ThreadExecutor(2)).explain_batch(
+        np.arange(1.0, 11.0).reshape(2, 5))
+    assert "evaluations" in capsys.readouterr().err

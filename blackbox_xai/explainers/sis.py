@@ -10,6 +10,11 @@ backward selection) and receives the answers. A driver runs the generators of ma
 lockstep and answers their requests together: the exact backward selections of all inputs advance
 as one vectorised loop with one engine call per step, and candidates travel as feature ids, not
 masks, so ``explain_batch`` gives even a tiny model large batches at little cost per step.
+On an executor with several workers (Ray, threads), ``explain_batch`` with at least as many inputs
+as workers hands each worker a contiguous part of the inputs to explain in lockstep by itself
+(``Executor.run``): no round trip per step. Fewer inputs than workers, or ``explain`` of one
+input, split each step's candidates across the workers instead. Warnings found on a worker
+travel back as data and are raised by the call.
 
 Semantics follow the reference implementation, with its three defects fixed: a fully masked input
 that already reaches the threshold is an error (or a warning, by option) instead of an empty SIS;
@@ -18,6 +23,7 @@ flagged (with a warning) if it is not sufficient.
 """
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -32,8 +38,9 @@ from blackbox_xai._validation import (
     check_target,
 )
 from blackbox_xai.adapters import as_model
-from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine
+from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine, _Progress
 from blackbox_xai.exceptions import InformativeMaskError, InsufficientSISWarning
+from blackbox_xai.executors import get_executor
 from blackbox_xai.explanation import SIS, SISCollection
 from blackbox_xai.features import FeatureSpace, resolve_masked_input
 from blackbox_xai.maskers import Masker, RemovalMasker
@@ -161,12 +168,13 @@ def backselect_fast(state, target, threshold):
     return np.asarray(order, dtype=np.intp), np.asarray(values, dtype=float)
 
 
-def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, label):
+def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, label, notes):
     """Generator: the disjoint SIS collection of one input.
 
     Yields feature masks ``(n, M)`` (receives outputs ``(n, K)``), :class:`Removals` and
     :class:`Backselect` requests; returns ``(target, items)`` with items
-    ``(features, order, values, score)``.
+    ``(features, order, values, score)``. Warnings are appended to ``notes`` as ``(message,
+    category)`` for the caller to raise (they may be found on a worker).
     """
     n_features = len(initial)
     probes = [np.ones(n_features, bool), np.zeros(n_features, bool)]
@@ -186,7 +194,7 @@ def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, la
         )
         if if_masked_sufficient == "raise":
             raise InformativeMaskError(message)
-        warnings.warn(message + "; returning no SIS", UserWarning, stacklevel=4)
+        notes.append((message + "; returning no SIS", UserWarning))
         return target, []
     items = []
     current = initial.copy()
@@ -204,13 +212,12 @@ def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, la
         score, f_current = out[0, target], out[1, target]
         items.append((features, order, values, float(score)))
         if score < threshold:
-            warnings.warn(
+            notes.append((
                 f"{label}: SIS #{len(items) - 1} of {len(features)} feature(s) scores "
                 f"{score:.6g} < threshold {threshold:.6g} when evaluated alone (non-monotone or "
                 "non-deterministic model); it is flagged sufficient=False",
                 InsufficientSISWarning,
-                stacklevel=4,
-            )
+            ))
         if len(features) == 0:
             break
     return target, items
@@ -267,6 +274,14 @@ def run_lockstep(engine, masker, generators, rows_of, labels):
     return results, n_evals
 
 
+def _explain_here(model, explainer, X, targets, initial_masks, labels):
+    """Runs where the model is (an executor's worker): ``explainer`` on these inputs with the
+    serial executor. Returns the collections and the warnings found, ``(message, category)``."""
+    explainer = copy.copy(explainer)
+    explainer.model, explainer.executor = model, "serial"
+    return explainer._explain_quietly(X, targets, initial_masks, labels)
+
+
 # --- the estimator ----------------------------------------------------------------------------
 class SISExplainer:
     """Sufficient input subsets of a black-box model.
@@ -296,8 +311,9 @@ class SISExplainer:
     random_state : None, int or Generator
         Both modes are deterministic (ties go to the lowest feature index); accepted and validated
         so the explainer can be configured like the others.
-    executor : None, "serial", "threads" or Executor
-        Where model calls run.
+    executor : None, "serial", "threads", "ray" or Executor
+        Where model calls run. With several workers, ``explain_batch`` explains parts of ``X`` on
+        the workers (see the module docstring).
     if_masked_sufficient : {"raise", "warn"}
         What to do when the fully masked input already reaches the threshold: raise
         :class:`InformativeMaskError` (default) or warn and return an empty collection.
@@ -356,6 +372,14 @@ class SISExplainer:
         return self._explain(X, broadcast_targets(target, len(X)), masks, [f"X[{i}]" for i in range(len(X))])
 
     def _explain(self, X, targets, initial_masks, labels):
+        collections, notes = self._explain_quietly(X, targets, initial_masks, labels)
+        for message, category in notes:
+            warnings.warn(message, category, stacklevel=3)
+        return collections
+
+    def _explain_quietly(self, X, targets, initial_masks, labels):
+        """The SIS collections of ``X`` and the warnings found, ``(message, category)``, not yet
+        raised."""
         threshold = check_finite_scalar(self.threshold, "threshold")
         mode = check_choice(self.mode, "mode", MODES)
         if_sufficient = check_choice(self.if_masked_sufficient, "if_masked_sufficient", ("raise", "warn"))
@@ -366,8 +390,11 @@ class SISExplainer:
         space = FeatureSpace(input_shape, self.groups)
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
         masked_input = resolve_masked_input(self.masked_value, input_shape, dtype)
+        executor = get_executor(self.executor)
+        if len(X) > 1 and len(X) >= executor.parallelism > 1:
+            return self._explain_across(executor, model, X, targets, initial_masks, labels)
         masker = Masker(X, masked_input, space)
-        engine = Engine(model, executor=self.executor, batch_size=batch_size,
+        engine = Engine(model, executor=executor, batch_size=batch_size,
                         memory_budget=self.memory_budget, progress=self.progress)
         starts = [
             np.ones(space.n_features, bool) if initial_masks is None
@@ -375,9 +402,10 @@ class SISExplainer:
             for i in range(len(X))
         ]
         targets = [self.target if t is None else t for t in targets]
+        notes = []
         generators = [
             sis_collection(starts[i], threshold, targets[i], mode=mode,
-                           if_masked_sufficient=if_sufficient, label=labels[i])
+                           if_masked_sufficient=if_sufficient, label=labels[i], notes=notes)
             for i in range(len(X))
         ]
         results, n_evals = [None] * len(X), np.zeros(len(X), dtype=np.int64)
@@ -393,7 +421,29 @@ class SISExplainer:
         return [
             self._collection(X[i], masked_input, space, results[i], n_evals[i], threshold, mode)
             for i in range(len(X))
-        ]
+        ], notes
+
+    def _explain_across(self, executor, model, X, targets, initial_masks, labels):
+        """Parallel across inputs: each worker explains a contiguous part of ``X`` by itself, its
+        inputs in lockstep, with no round trip per backward-selection step."""
+        explainer = copy.copy(self)
+        explainer.model, explainer.progress = None, False  # the workers hold the adapted model
+        parts = np.array_split(np.arange(len(X)), executor.parallelism)
+        tasks = [(explainer, X[p], [targets[i] for i in p],
+                  None if initial_masks is None else [initial_masks[i] for i in p],
+                  [labels[i] for i in p]) for p in parts]
+        bar = _Progress() if self.progress else None
+        results, notes = [], []
+        try:
+            for collections, found in executor.run(model, _explain_here, tasks):
+                results += collections
+                notes += found
+                if bar is not None:
+                    bar.update(sum(int(c.n_evaluations) for c in collections))
+        finally:
+            if bar is not None:
+                bar.close()
+        return results, notes
 
     @staticmethod
     def _collection(x, masked_input, space, result, n_evaluations, threshold, mode):
