@@ -3,7 +3,8 @@
 Workloads (issue 4):
 
 * SIS (fast mode, threshold 0.7, mean-pixel masking) on the small 28x28 CNN over 16 inputs,
-  ``explain_batch``: each actor explains its part of the inputs (parallelism across inputs);
+  ``explain_batch``: each actor explains its part of the inputs (parallelism across inputs; with
+  one worker, the whole batch runs on that actor);
   then the same SIS as a dataset job, 2 images per shard (shards as tasks);
 * the exact SIS collection of one of those images, its central 24x24 pixels (576 features, one
   SIS, ~12 s serial): the engine splits every backward-selection step's candidates across the

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import sys
 import weakref
 from concurrent.futures import ThreadPoolExecutor as _Pool
@@ -33,10 +34,12 @@ class Executor:
     ``masker.reduce(model(masker.build(rows, plan)))`` for each ``(rows, plan)`` chunk.
 
     ``parallelism`` is how many chunks it can evaluate at once; the engine splits work into at
-    least that many chunks.
+    least that many chunks. ``remote`` is True when every call is a round trip to another
+    process, so work with many dependent model calls is better sent whole with :meth:`run`.
     """
 
     parallelism = 1
+    remote = False
 
     def map(self, model, masker, chunks):  # pragma: no cover - interface
         raise NotImplementedError
@@ -155,6 +158,19 @@ def check_serializable(obj, name="model") -> bytes:
         ) from exc
 
 
+_INLINE_BYTES = 64 * 2**10  # below Ray's limit for arguments sent inside the call (100 KB)
+
+
+def _pickled_nbytes(obj) -> int:
+    """Size of ``obj`` pickled, its arrays counted without being copied (pickle protocol 5)."""
+    buffers = []
+    try:
+        head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    except Exception:  # noqa: BLE001 - only cloudpickle can: count it as large
+        return 1 << 62
+    return len(head) + sum(b.raw().nbytes for b in buffers)
+
+
 class _Worker:
     """Body of a Ray actor: holds the model once and evaluates chunks with a reused buffer."""
 
@@ -194,6 +210,8 @@ class RayExecutor(Executor):
         error instead of waiting forever. Starting a pool stops the idle pools of other
         RayExecutors in this process (see :func:`release_workers`).
     """
+
+    remote = True
 
     def __init__(self, num_workers=None, *, num_cpus=1, num_gpus=0, address=None, init_kwargs=None,
                  start_timeout=60.0):
@@ -282,9 +300,12 @@ class RayExecutor(Executor):
         # set-up errors (no GPUs, an unpicklable model) raise here, before any chunk is evaluated
         ray = self._ray()
         actors = self._actors(model)
-        if self._masker is None or self._masker[0] is not masker:
-            self._masker = (masker, ray.put(masker))
-        ref = self._masker[1]
+        if _pickled_nbytes(masker) <= _INLINE_BYTES:
+            ref = masker  # Ray inlines it in each call: no object-store round trip per step
+        else:  # put once, read by every chunk (and by later calls with the same masker)
+            if self._masker is None or self._masker[0] is not masker:
+                self._masker = (masker, ray.put(masker))
+            ref = self._masker[1]
         futures = [actors[i % len(actors)].evaluate.remote(ref, rows, masks)
                    for i, (rows, masks) in enumerate(chunks)]
         return (ray.get(future) for future in futures)

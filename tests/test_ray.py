@@ -18,6 +18,34 @@ def test_ray_results_equal_serial(ray_local, name):
     assert_same(serial, EXPLAINERS[name](l2, executor=RayExecutor(num_workers=1)).explain_batch(X))
 
 
+def test_sis_of_one_input_split_across_actors_equals_serial(ray_local):
+    """One input on two actors: each backward-selection step's candidates are split (explain_batch
+    with as many inputs as workers sends whole inputs instead: test_ray_results_equal_serial)."""
+    executor = RayExecutor(num_workers=2)
+    for mode in ("exact", "fast"):
+        serial = SISExplainer(l2, 2.5, mode=mode, executor="serial").explain_batch(X_SMALL)
+        assert_same(serial, [SISExplainer(l2, 2.5, mode=mode, executor=executor).explain(x) for x in X_SMALL])
+        assert sum(len(c) for c in serial) > 0
+    executor.shutdown()
+
+
+def test_large_and_small_maskers_reach_the_actors(ray_local):
+    """Small maskers travel inside each call, large ones through the object store once."""
+    from blackbox_xai.executors import _INLINE_BYTES, _pickled_nbytes
+    from blackbox_xai.features import FeatureSpace
+    from blackbox_xai.maskers import BackgroundMasker
+
+    background = np.random.default_rng(0).random((1200, 12))
+    big = BackgroundMasker(X_SMALL[:1], background, None, FeatureSpace((12,), None))
+    assert _pickled_nbytes(big) > _INLINE_BYTES > _pickled_nbytes(BackgroundMasker(
+        X_SMALL[:1], background[:5], None, FeatureSpace((12,), None)))
+    ks = dict(n_samples=64, random_state=0)
+    for bg in (background, background[:5]):
+        serial = KernelShapExplainer(l2, bg, executor="serial", **ks).explain(X_SMALL[0])
+        on_ray = KernelShapExplainer(l2, bg, executor="ray", **ks).explain(X_SMALL[0])
+        assert_same([serial], [on_ray])
+
+
 def test_ray_on_a_fitted_sklearn_model(ray_local, digits_mlp):
     """A BLAS-backed model is not bit-reproducible across processes (workers run BLAS on one
     thread, the driver on several: sums in another order), so here the SIS must be the same and

@@ -10,11 +10,11 @@ backward selection) and receives the answers. A driver runs the generators of ma
 lockstep and answers their requests together: the exact backward selections of all inputs advance
 as one vectorised loop with one engine call per step, and candidates travel as feature ids, not
 masks, so ``explain_batch`` gives even a tiny model large batches at little cost per step.
-On an executor with several workers (Ray, threads), ``explain_batch`` with at least as many inputs
-as workers hands each worker a contiguous part of the inputs to explain in lockstep by itself
-(``Executor.run``): no round trip per step. Fewer inputs than workers, or ``explain`` of one
-input, split each step's candidates across the workers instead. Warnings found on a worker
-travel back as data and are raised by the call.
+On an executor with several workers (Ray, threads), or on Ray with one, ``explain_batch`` with at
+least as many inputs as workers hands each worker a contiguous part of the inputs to explain in
+lockstep by itself (``Executor.run``): no round trip per step. Fewer inputs than workers split
+each step's candidates across the workers instead. Warnings found on a worker travel back as data
+and are raised by the call.
 
 Semantics follow the reference implementation, with its three defects fixed: a fully masked input
 that already reaches the threshold is an error (or a warning, by option) instead of an empty SIS;
@@ -391,7 +391,8 @@ class SISExplainer:
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
         masked_input = resolve_masked_input(self.masked_value, input_shape, dtype)
         executor = get_executor(self.executor)
-        if len(X) > 1 and len(X) >= executor.parallelism > 1:
+        workers = executor.parallelism
+        if len(X) >= workers and (workers > 1 or executor.remote):
             return self._explain_across(executor, model, X, targets, initial_masks, labels)
         masker = Masker(X, masked_input, space)
         engine = Engine(model, executor=executor, batch_size=batch_size,
