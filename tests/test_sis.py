@@ -358,10 +358,10 @@ class TwoWorkersHere(SerialExecutor):
 def test_explain_batch_splits_inputs_across_workers_and_equals_serial():
     rng = np.random.default_rng(5)
     X = rng.random((5, 6)) * 3
-    for mode in ("exact", "fast"):
-        want = SISExplainer(l2, 2.0, mode=mode).explain_batch(X)
+    for mode, masked in (("exact", None), ("fast", BackgroundMean(rng.random((50, 6))))):
+        want = SISExplainer(l2, 2.0, mode=mode, masked_value=masked).explain_batch(X)
         executor = TwoWorkersHere()
-        got = SISExplainer(l2, 2.0, mode=mode, executor=executor).explain_batch(X)
+        got = SISExplainer(l2, 2.0, mode=mode, masked_value=masked, executor=executor).explain_batch(X)
         assert executor.tasks == 2  # one part of the inputs per worker
         assert [c.n_evaluations for c in got] == [c.n_evaluations for c in want]
         for a, b in zip(got, want):
@@ -371,6 +371,12 @@ def test_explain_batch_splits_inputs_across_workers_and_equals_serial():
     executor = TwoWorkersHere()
     SISExplainer(l2, 2.0, executor=executor).explain(X[0])  # one input: split inside it instead
     assert executor.tasks == 0
+    # parts never exceed a lockstep group (here one input), so idle workers can take the next
+    executor = TwoWorkersHere()
+    small = SISExplainer(l2, 2.0, executor=executor, memory_budget=8).explain_batch(X)
+    assert executor.tasks == 5
+    assert [[s.indices.tolist() for s in c] for c in small] == \
+        [[s.indices.tolist() for s in c] for c in SISExplainer(l2, 2.0).explain_batch(X)]
 
 
 def test_warnings_found_on_workers_are_raised_by_the_call():

@@ -390,18 +390,20 @@ class SISExplainer:
         space = FeatureSpace(input_shape, self.groups)
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
         masked_input = resolve_masked_input(self.masked_value, input_shape, dtype)
-        executor = get_executor(self.executor)
-        workers = executor.parallelism
-        if len(X) >= workers and (workers > 1 or executor.remote):
-            return self._explain_across(executor, model, X, targets, initial_masks, labels)
-        masker = Masker(X, masked_input, space)
-        engine = Engine(model, executor=executor, batch_size=batch_size,
-                        memory_budget=self.memory_budget, progress=self.progress)
         starts = [
             np.ones(space.n_features, bool) if initial_masks is None
             else space.from_mask(initial_masks[i], "initial_mask")
             for i in range(len(X))
         ]
+        executor = get_executor(self.executor)
+        workers = executor.parallelism
+        if len(X) >= workers and (workers > 1 or executor.remote):
+            parts = max(workers, -(-len(X) // self._lockstep_group(space)))
+            return self._explain_across(executor, model, X, targets, initial_masks, labels,
+                                        masked_input, parts)
+        masker = Masker(X, masked_input, space)
+        engine = Engine(model, executor=executor, batch_size=batch_size,
+                        memory_budget=self.memory_budget, progress=self.progress)
         targets = [self.target if t is None else t for t in targets]
         notes = []
         generators = [
@@ -410,8 +412,7 @@ class SISExplainer:
             for i in range(len(X))
         ]
         results, n_evals = [None] * len(X), np.zeros(len(X), dtype=np.int64)
-        # bound the masks held at once: inputs per lockstep group ~ memory_budget / M^2 bytes
-        group = max(1, int(self.memory_budget // max(space.n_features**2, 1)))
+        group = self._lockstep_group(space)
         try:
             for a in range(0, len(X), group):
                 rows_of = np.arange(a, min(a + group, len(X)))
@@ -424,12 +425,21 @@ class SISExplainer:
             for i in range(len(X))
         ], notes
 
-    def _explain_across(self, executor, model, X, targets, initial_masks, labels):
-        """Parallel across inputs: each worker explains a contiguous part of ``X`` by itself, its
-        inputs in lockstep, with no round trip per backward-selection step."""
+    def _lockstep_group(self, space) -> int:
+        """Inputs stepped in lockstep at once: bounds the masks held to ~memory_budget bytes."""
+        return max(1, int(self.memory_budget // max(space.n_features**2, 1)))
+
+    def _explain_across(self, executor, model, X, targets, initial_masks, labels, masked_input,
+                        n_parts):
+        """Parallel across inputs: ``n_parts`` contiguous parts of ``X`` (at least one per worker,
+        at most a lockstep group each), each explained on a worker by itself, its inputs in
+        lockstep, with no round trip per backward-selection step. Idle workers take the next
+        part."""
         explainer = copy.copy(self)
-        explainer.model, explainer.progress = None, False  # the workers hold the adapted model
-        parts = np.array_split(np.arange(len(X)), executor.parallelism)
+        explainer.model = None  # the workers hold the adapted model
+        explainer.masked_value = masked_input  # not a BackgroundMean's whole training set
+        explainer.progress = False
+        parts = np.array_split(np.arange(len(X)), n_parts)
         tasks = [(explainer, X[p], [targets[i] for i in p],
                   None if initial_masks is None else [initial_masks[i] for i in p],
                   [labels[i] for i in p]) for p in parts]
