@@ -371,6 +371,11 @@ def test_explain_batch_splits_inputs_across_workers_and_equals_serial():
     executor = TwoWorkersHere()
     SISExplainer(l2, 2.0, executor=executor).explain(X[0])  # one input: split inside it instead
     assert executor.tasks == 0
+    first_four = np.arange(6) < 4  # initial masks and per-row targets travel with each part
+    want = SISExplainer(l2, 1.5).explain_batch(X, target=[0] * 5, initial_mask=first_four)
+    got = SISExplainer(l2, 1.5, executor=TwoWorkersHere()).explain_batch(X, target=[0] * 5, initial_mask=first_four)
+    assert [[s.indices.tolist() for s in c] for c in got] == [[s.indices.tolist() for s in c] for c in want]
+    assert all(s.indices.max() < 4 for c in got for s in c) and sum(map(len, got)) > 0
     # parts never exceed a lockstep group (here one input), so idle workers can take the next
     executor = TwoWorkersHere()
     small = SISExplainer(l2, 2.0, executor=executor, memory_budget=8).explain_batch(X)
