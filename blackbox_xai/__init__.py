@@ -23,6 +23,7 @@ from blackbox_xai.exceptions import (
     ModelError,
     ModelOutputError,
     RemoteModelError,
+    WorkerLostError,
 )
 from blackbox_xai.executors import RayExecutor, SerialExecutor, ThreadExecutor
 from blackbox_xai.explainers import KernelShapExplainer, LimeExplainer, OcclusionExplainer, SISExplainer
@@ -53,6 +54,7 @@ __all__ = [
     "ModelError",
     "ModelOutputError",
     "RemoteModelError",
+    "WorkerLostError",
     "InformativeMaskError",
     "InsufficientSISWarning",
     "AdapterNote",

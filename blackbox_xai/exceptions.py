@@ -34,3 +34,8 @@ class RemoteModelError(ModelError):
     def __init__(self, message, status=None):
         super().__init__(message)
         self.status = status
+
+
+class WorkerLostError(RuntimeError):
+    """A Ray worker died while it held the model (out of memory, a crash in native code, a lost
+    node). Its executor has released the workers; the next call starts fresh ones."""

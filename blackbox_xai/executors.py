@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor as _Pool
 
 import numpy as np
 
+from blackbox_xai.exceptions import WorkerLostError
+
 
 class Executor:
     """Interface: ``map(model, masker, chunks)`` yields one output array per chunk, in order:
@@ -193,7 +195,9 @@ class RayExecutor(Executor):
     The model is put in the object store once and every actor loads it once; per call only the
     masker (the inputs being explained) is shipped, once, and then each chunk's masks. Results
     come back in chunk order, so they are identical to the serial executor's. ``run`` gives
-    each task to the first idle actor and yields the results in task order.
+    each task to the first idle actor and yields the results in task order. An actor that dies
+    (out of memory, a crash in native code) fails the call with :class:`WorkerLostError` and
+    releases the pool, so the next call starts fresh workers.
 
     Parameters
     ----------
@@ -308,7 +312,19 @@ class RayExecutor(Executor):
             ref = self._masker[1]
         futures = [actors[i % len(actors)].evaluate.remote(ref, rows, masks)
                    for i, (rows, masks) in enumerate(chunks)]
-        return (ray.get(future) for future in futures)
+        return (self._get(ray, future) for future in futures)
+
+    def _get(self, ray, future):
+        """``ray.get``; a dead actor releases the pool (the next call starts fresh workers)."""
+        try:
+            return ray.get(future)
+        except ray.exceptions.RayActorError as exc:
+            self.shutdown()
+            raise WorkerLostError(
+                f"a Ray worker of this RayExecutor died while evaluating the model ({type(exc).__name__}; "
+                "out of memory, a crash in the model's native code, or a lost node?). Its workers "
+                "were released; the next call starts fresh ones"
+            ) from exc
 
     def run(self, model, fn, tasks):
         # set-up errors raise here, as in map; then each task goes to the first idle actor
@@ -316,8 +332,7 @@ class RayExecutor(Executor):
         actors = self._actors(model)
         return self._run(ray, actors, fn, list(tasks))
 
-    @staticmethod
-    def _run(ray, actors, fn, tasks):
+    def _run(self, ray, actors, fn, tasks):
         idle, busy, futures, done = list(actors)[::-1], {}, [], 0
         while done < len(tasks):
             while idle and len(futures) < len(tasks):
@@ -327,7 +342,7 @@ class RayExecutor(Executor):
             ready, _ = ray.wait(list(busy), num_returns=1)
             idle.append(busy.pop(ready[0]))
             while done < len(futures) and futures[done] not in busy:
-                yield ray.get(futures[done])
+                yield self._get(ray, futures[done])
                 done += 1
 
     def shutdown(self):

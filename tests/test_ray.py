@@ -4,7 +4,7 @@ import threading
 import numpy as np
 import pytest
 
-from blackbox_xai import KernelShapExplainer, ModelError, RayExecutor, SISExplainer
+from blackbox_xai import KernelShapExplainer, ModelError, RayExecutor, SISExplainer, WorkerLostError
 from blackbox_xai.executors import get_executor
 from conftest import l2, total
 from test_common import EXPLAINERS, RESHAPE, X_SMALL, assert_same
@@ -80,6 +80,22 @@ def test_warnings_and_errors_found_on_ray_workers_reach_the_caller(ray_local):
 
     with pytest.raises(ModelError, match=r"masked variants of X\[1\]: ZeroDivisionError: boom"):
         SISExplainer(model, 1.0, executor="ray").explain_batch(np.array([[1.0, 2.0], [3.0, 13.0]]))
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["whole-inputs", "split-steps"])
+def test_a_dead_worker_is_reported_and_the_next_call_starts_fresh_ones(ray_local, batch):
+    executor = RayExecutor(num_workers=2)
+    explainer = SISExplainer(l2, 2.5, executor=executor)
+    run = (lambda: explainer.explain_batch(X_SMALL)) if batch else (lambda: [explainer.explain(x) for x in X_SMALL])
+    want = SISExplainer(l2, 2.5, executor="serial").explain_batch(X_SMALL)
+    run()
+    ray_local.kill(executor._pool["actors"][0])  # as an out-of-memory kill or a crash would
+    with pytest.raises(WorkerLostError, match="a Ray worker of this RayExecutor died") as info:
+        run()
+    assert isinstance(info.value.__cause__, ray_local.exceptions.RayActorError)
+    assert executor._pool is None
+    assert_same(want, run())  # fresh workers
+    executor.shutdown()
 
 
 def test_default_executor_is_ray_when_a_runtime_is_up(ray_local):
