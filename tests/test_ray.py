@@ -29,6 +29,12 @@ def test_sis_of_one_input_split_across_actors_equals_serial(ray_local):
     executor.shutdown()
 
 
+def test_more_parts_than_actors_go_to_whichever_is_idle(ray_local):
+    X = np.concatenate([X_SMALL, X_SMALL[::-1] * 0.9])  # 6 inputs, one per part (memory_budget=8)
+    want = SISExplainer(l2, 2.5, memory_budget=8, executor="serial").explain_batch(X)
+    assert_same(want, SISExplainer(l2, 2.5, memory_budget=8, executor="ray").explain_batch(X))
+
+
 def test_large_and_small_maskers_reach_the_actors(ray_local):
     """Small maskers travel inside each call, large ones through the object store once."""
     from blackbox_xai.executors import _INLINE_BYTES, _pickled_nbytes
