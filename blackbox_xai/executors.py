@@ -321,9 +321,9 @@ class RayExecutor(Executor):
         except ray.exceptions.RayActorError as exc:
             self.shutdown()
             raise WorkerLostError(
-                f"a Ray worker of this RayExecutor died while evaluating the model ({type(exc).__name__}; "
-                "out of memory, a crash in the model's native code, or a lost node?). Its workers "
-                "were released; the next call starts fresh ones"
+                "a Ray worker of this RayExecutor died while evaluating the model "
+                f"({type(exc).__name__}; out of memory, a crash in the model's native code, or a "
+                "lost node?). Its workers were released; the next call starts fresh ones"
             ) from exc
 
     def run(self, model, fn, tasks):
