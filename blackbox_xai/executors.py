@@ -304,11 +304,12 @@ class RayExecutor(Executor):
         # set-up errors (no GPUs, an unpicklable model) raise here, before any chunk is evaluated
         ray = self._ray()
         actors = self._actors(model)
-        if _pickled_nbytes(masker) <= _INLINE_BYTES:
+        if self._masker is not None and self._masker[0] is masker:
+            ref = self._masker[1]  # a large masker already in the object store
+        elif _pickled_nbytes(masker) <= _INLINE_BYTES:
             ref = masker  # Ray inlines it in each call: no object-store round trip per step
         else:  # put once, read by every chunk (and by later calls with the same masker)
-            if self._masker is None or self._masker[0] is not masker:
-                self._masker = (masker, ray.put(masker))
+            self._masker = (masker, ray.put(masker))
             ref = self._masker[1]
         futures = [actors[i % len(actors)].evaluate.remote(ref, rows, masks)
                    for i, (rows, masks) in enumerate(chunks)]
