@@ -3,20 +3,44 @@ import numpy as np
 import pytest
 
 from blackbox_xai import LimeExplainer
-from blackbox_xai.explainers.lime import grid_segments, weighted_ridge
+from blackbox_xai.explainers.lime import grid_segments, same_bin, weighted_ridge
 
 RNG = np.random.default_rng(5)
 
 
-def test_weighted_ridge_matches_sklearn():
-    from sklearn.linear_model import Ridge
+@pytest.mark.parametrize("alpha", [1.0, 0.0])
+def test_weighted_ridge_matches_sklearn(alpha):
+    from sklearn.linear_model import LinearRegression, Ridge
 
-    Z, y, w = RNG.normal(size=(50, 4)), RNG.normal(size=(50, 1)), RNG.random(50)
-    coef, intercept, score = weighted_ridge(Z, y, w, alpha=1.0)
-    ref = Ridge(alpha=1.0).fit(Z, y[:, 0], sample_weight=w)
-    np.testing.assert_allclose(coef[:, 0], ref.coef_, atol=1e-10)
-    assert intercept[0] == pytest.approx(ref.intercept_, abs=1e-10)
-    assert score[0] == pytest.approx(ref.score(Z, y[:, 0], sample_weight=w), abs=1e-10)
+    Z, w = RNG.normal(size=(50, 4)), RNG.random(50)
+    y = np.stack([RNG.normal(size=50), Z @ [1.0, -2.0, 0.5, 3.0] + 7.0], axis=1)  # noise; an exact fit
+    coef, intercept, score = weighted_ridge(Z, y, w, alpha=alpha)
+    for k in range(2):
+        ref = (Ridge(alpha=alpha) if alpha else LinearRegression()).fit(Z, y[:, k], sample_weight=w)
+        np.testing.assert_allclose(coef[:, k], ref.coef_, atol=1e-10)
+        assert intercept[k] == pytest.approx(ref.intercept_, abs=1e-10)
+        assert score[k] == pytest.approx(ref.score(Z, y[:, k], sample_weight=w), abs=1e-10)
+    assert score[1] <= 1.0
+
+
+def test_weighted_ridge_outputs_near_saturation():
+    """Outputs such as probabilities of 1 - 1e-9: centring must not cancel their spread away."""
+    Z, w = RNG.normal(size=(200, 3)), RNG.random(200)
+    y = 1.0 - 1e-9 * (1.0 + 0.1 * (Z @ [1.0, 2.0, -1.0]))[:, None]
+    coef, _, score = weighted_ridge(Z, y, w, alpha=0.0)
+    np.testing.assert_allclose(coef[:, 0], -1e-10 * np.array([1.0, 2.0, -1.0]), rtol=1e-5)
+    assert score[0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_same_bin_matches_searchsorted_with_tied_edges():
+    train = RNG.integers(0, 3, size=(40, 5)).astype(float)  # few distinct values: tied quantiles
+    train[:, 4] = 1.0  # a constant column: every edge tied
+    edges = np.quantile(train, [0.25, 0.5, 0.75], axis=0)
+    values = RNG.integers(-1, 4, size=(200, 5)) + RNG.choice([0.0, 0.5], size=(200, 5))
+    for x in (train[0], values[0], np.full(5, 1.0), np.full(5, -5.0)):
+        bins = np.stack([np.searchsorted(edges[:, j], values[:, j], side="right") for j in range(5)], 1)
+        x_bins = [np.searchsorted(edges[:, j], x[j], side="right") for j in range(5)]
+        np.testing.assert_array_equal(same_bin(values, x, edges), bins == x_bins)
 
 
 def test_image_on_off_recovers_each_superpixels_share():

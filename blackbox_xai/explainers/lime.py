@@ -51,19 +51,38 @@ def weighted_ridge(Z, y, weights, alpha):
     Minimises ``sum_i w_i (y_i - b - Z_i coef)^2 + alpha |coef|^2``. ``y`` is (n, K).
     Returns ``coef`` (M, K), ``intercept`` (K,), ``score`` (K,): the weighted R^2.
     """
-    w = weights / weights.sum()
-    z_mean, y_mean = w @ Z, w @ y
-    root = np.sqrt(weights)[:, None]
-    Zw, yw = (Z - z_mean) * root, (y - y_mean) * root  # centred and weighted
-    if alpha > 0:
-        coef = np.linalg.solve(Zw.T @ Zw + alpha * np.eye(Z.shape[1]), Zw.T @ yw)
+    m = Z.shape[1]
+    A = np.concatenate([Z, y], axis=1)
+    mean = (weights / weights.sum()) @ A
+    A -= mean
+    A *= np.sqrt(weights)[:, None]  # centred and weighted: [Zw | yw]
+    if alpha > 0:  # from one Gram matrix, a single pass over the samples
+        gram = A.T @ A
+        zz, zy, total = gram[:m, :m], gram[:m, m:], np.diagonal(gram[m:, m:]).copy()
+        coef = np.linalg.solve(zz + alpha * np.eye(m), zy)
+        # |yw - Zw coef|^2 = |yw|^2 - coef.zy - alpha |coef|^2 at the ridge solution
+        rss = total - np.einsum("mk,mk->k", coef, zy) - alpha * np.einsum("mk,mk->k", coef, coef)
     else:  # least squares; minimum-norm where the design is rank-deficient
-        coef = np.linalg.lstsq(Zw, yw, rcond=None)[0]
-    intercept = y_mean - z_mean @ coef
-    total = np.einsum("ik,ik->k", yw, yw)
-    resid = yw - Zw @ coef
-    score = 1.0 - np.einsum("ik,ik->k", resid, resid) / np.where(total > 0, total, 1.0)
+        coef = np.linalg.lstsq(A[:, :m], A[:, m:], rcond=None)[0]
+        resid = A[:, m:] - A[:, :m] @ coef
+        total = np.einsum("ik,ik->k", A[:, m:], A[:, m:])
+        rss = np.einsum("ik,ik->k", resid, resid)
+    intercept = mean[m:] - mean[:m] @ coef
+    score = 1.0 - np.maximum(rss, 0.0) / np.where(total > 0, total, 1.0)
     return coef, intercept, np.where(total > 0, score, 1.0)
+
+
+def same_bin(values, x, edges):
+    """Whether each value lies in the same bin as ``x``, column by column.
+
+    ``edges`` (B, M) are each column's sorted inner bin edges; a value ``v`` is in bin
+    ``#{edges <= v}``. The bin of ``x_j`` is ``[lo_j, hi_j)``: the largest edge ``<= x_j`` (or
+    -inf) to the smallest edge ``> x_j`` (or +inf); tied edges make empty bins.
+    """
+    k = (edges <= x).sum(axis=0)  # the bin of x, per column
+    padded = np.concatenate([np.full((1, edges.shape[1]), -np.inf), edges, np.full((1, edges.shape[1]), np.inf)])
+    columns = np.arange(edges.shape[1])
+    return (values >= padded[k, columns]) & (values < padded[k + 1, columns])
 
 
 def kernel(distances, width):
@@ -211,8 +230,7 @@ class LimeExplainer(AttributionExplainer):
         target = resolve_target(self._target(target), outputs[0])
         y = outputs if target == "all" else outputs[:, [target]]
         with single_blas_thread():
-            coef, intercept, score = weighted_ridge(Z.astype(np.float64, copy=False), y, kernel(distances, width),
-                                                    run.alpha)
+            coef, intercept, score = weighted_ridge(Z, y, kernel(distances, width), run.alpha)
         local = intercept + Z[0] @ coef
 
         def scalar_or_list(v):
@@ -261,16 +279,17 @@ class LimeExplainer(AttributionExplainer):
             else:
                 values = picks.copy()
                 values[0] = x
-                bins = np.stack([np.searchsorted(edges[:, j], values[:, j], side="right") for j in range(m)], 1)
-                Z = (bins == bins[0]).astype(np.float64)
+                Z = same_bin(values, x, edges)
             if len(cat):
                 values[:, cat] = categories
                 values[0, cat] = x[cat]
                 Z = Z.copy()
                 Z[:, cat] = values[:, cat] == x[cat]
             if self.discretize is None:  # standardised offsets; categorical: 1 - same category
-                continuous = np.setdiff1d(np.arange(m), cat)
-                gap = np.concatenate([Z[:, continuous], 1.0 - Z[:, cat]], axis=1)
+                gap = Z
+                if len(cat):
+                    gap = Z.copy()
+                    gap[:, cat] = 1.0 - gap[:, cat]
                 distances = np.sqrt(np.einsum("ij,ij->i", gap, gap))
             else:
                 distances = np.sqrt(m - Z.sum(axis=1))
