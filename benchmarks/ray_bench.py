@@ -14,11 +14,12 @@ Workloads (issue 4):
 
 Efficiency = speed-up over serial / workers. Serial runs in this process with the libraries'
 default threading (torch uses every core); Ray workers run one thread each, so the efficiency is
-measured against the best single-process run, not against a one-thread one. Every setting is
-run twice and the better time kept, so Ray's start-up (~2.5 s) and its workers' start are
-excluded, as a cluster user who keeps a runtime up would see.
+measured against the best single-process run, not against a one-thread one; for the first SIS
+row the script also times the serial run on one torch thread, which shows the ceiling this sets.
+Every setting is run twice and the better time kept, so Ray's start-up (~2.5 s) and its workers'
+start are excluded, as a cluster user who keeps a runtime up would see.
 
-    python benchmarks/ray_bench.py            # ~2 minutes on 2 cores
+    python benchmarks/ray_bench.py            # ~6 minutes on 2 cores
 """
 from __future__ import annotations
 
@@ -84,6 +85,14 @@ def main():
         times.append(timed(lambda: sis(executor)))
         executor.shutdown()
     report(f"SIS fast, CNN 28x28, {len(images)} inputs", serial, *times)
+    # what the serial run gains from torch's own threads bounds what two one-thread workers can add
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    one_thread = timed(lambda: sis("serial"))
+    torch.set_num_threads(threads)
+    print(f"  the same, serial with torch on 1 thread: {one_thread:.1f} s; 2 workers against it: "
+          f"efficiency {one_thread / times[1] / 2:.2f}. Ceiling against the {threads}-thread serial run: "
+          f"{serial / one_thread:.2f} (two one-thread workers at best halve the 1-thread time)")
 
     # --- one exact SIS collection: parallel inside the explanation ----------------------------
     centre = np.zeros(images[0].shape, bool)
