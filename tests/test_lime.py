@@ -81,6 +81,19 @@ def test_discretisation_is_optional_and_reported():
     assert result.info["discretize"] == "quartile" and result.values.shape == (m,)
 
 
+def test_quartile_features_are_same_bin_indicators():
+    """A model that is exactly the indicator "feature 1 in the same quartile as x" is fitted exactly."""
+    train = RNG.normal(size=(300, 3))
+    edges = np.quantile(train[:, 1], [0.25, 0.5, 0.75])
+    x = train[7]
+    bin_of = lambda v: np.searchsorted(edges, v, side="right")  # noqa: E731
+    model = lambda b: (bin_of(b[:, 1]) == bin_of(x[1])).astype(float)  # noqa: E731
+    result = LimeExplainer(model, train, discretize="quartile", alpha=0.0, n_samples=400,
+                           random_state=0).explain(x)
+    np.testing.assert_allclose(result.values, [0.0, 1.0, 0.0], atol=1e-10)
+    assert result.info["score"] == pytest.approx(1.0)
+
+
 def test_categorical_features():
     rng = np.random.default_rng(3)
     train = np.column_stack([rng.normal(size=600), rng.normal(size=600) * 2, rng.integers(0, 4, size=600)])
