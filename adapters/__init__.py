@@ -1,7 +1,8 @@
 """Adapters: any model behind one contract (see :class:`Model`).
 
-``as_model(obj)`` recognises plain callables, scikit-learn estimators (and bound ``clf.predict`` of
-a classifier, mapped to ``predict_proba``), torch modules, and URLs of models served over HTTP.
+``as_model(obj)`` recognises plain callables, scikit-learn estimators (and their bound prediction
+methods such as ``clf.predict_proba``; a classifier's ``clf.predict`` is mapped to
+``predict_proba``), torch modules, and URLs of models served over HTTP.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import warnings
 from blackbox_xai.adapters.base import Model
 from blackbox_xai.adapters.callable import CallableModel
 from blackbox_xai.adapters.remote import RemoteModel
-from blackbox_xai.adapters.sklearn import SklearnModel, is_sklearn_estimator
+from blackbox_xai.adapters.sklearn import METHODS, SklearnModel, is_sklearn_estimator
 from blackbox_xai.adapters.torch import TorchModel, is_torch_module
 from blackbox_xai.exceptions import AdapterNote
 
@@ -32,6 +33,14 @@ def _bound_classifier_predict(obj):
     return None
 
 
+def _bound_sklearn_method(obj):
+    """``(estimator, name)`` when obj is a bound prediction method (``predict_proba``,
+    ``decision_function``, ...) of a scikit-learn estimator."""
+    if inspect.ismethod(obj) and obj.__name__ in METHODS and is_sklearn_estimator(obj.__self__):
+        return obj.__self__, obj.__name__
+    return None
+
+
 def as_model(obj, **options) -> Model:
     """Return a :class:`Model` for ``obj``.
 
@@ -40,8 +49,10 @@ def as_model(obj, **options) -> Model:
     obj : Model, torch.nn.Module, sklearn estimator, callable, or URL
         A string ``http(s)://...`` is a served model (:class:`RemoteModel`); the protocol is read
         off the URL (``.../v2/models/<name>``, ``.../invocations``, ``.../v1/models/<name>``).
-        A bound ``clf.predict`` of a scikit-learn classifier is read through ``clf.predict_proba``
-        (class labels cannot be explained by a threshold), with a one-line :class:`AdapterNote`.
+        A bound prediction method of a scikit-learn estimator (``clf.predict_proba``,
+        ``reg.predict``, ...) gets the estimator's adapter. A bound ``clf.predict`` of a
+        classifier is read through ``clf.predict_proba`` (class labels cannot be explained by a
+        threshold), with a one-line :class:`AdapterNote`.
     **options
         Passed to the adapter: ``method`` for sklearn; ``device``, ``dtype``, ``postprocess`` for
         torch; ``batch_size`` and, for callables, ``output_kind``; for URLs those of
@@ -70,6 +81,9 @@ def as_model(obj, **options) -> Model:
             stacklevel=2,
         )
         return SklearnModel(clf, method="predict_proba", **options)
+    bound = _bound_sklearn_method(obj)
+    if bound is not None and set(options) <= {"batch_size"}:  # e.g. clf.predict_proba: the estimator's
+        return SklearnModel(bound[0], method=bound[1], **options)  # adapter (image inputs, input_dtype)
     # (the submodule adapters/callable.py shadows the builtin name in this package)
     if builtins.callable(obj):
         return CallableModel(obj, **options)

@@ -7,6 +7,8 @@ columns.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from blackbox_xai.adapters.base import Model
 
 METHODS = ("auto", "predict_proba", "decision_function", "predict", "predict_log_proba")
@@ -21,6 +23,19 @@ def is_sklearn_estimator(obj) -> bool:
     except ImportError:  # pragma: no cover - sklearn is a core dependency
         return False
     return isinstance(obj, BaseEstimator)
+
+
+def _float32_estimator(estimator) -> bool:
+    """True for scikit-learn's decision trees, forests and (classic) gradient boosting: their
+    predict methods convert every input to float32 first (``check_array(X, dtype=np.float32)``;
+    ``tests/test_adapters.py`` checks that the outputs agree)."""
+    try:
+        from sklearn.ensemble._forest import BaseForest
+        from sklearn.ensemble._gb import BaseGradientBoosting
+        from sklearn.tree._classes import BaseDecisionTree
+    except ImportError:  # pragma: no cover - a scikit-learn that moved them: no claim
+        return False
+    return isinstance(estimator, (BaseDecisionTree, BaseForest, BaseGradientBoosting))
 
 
 def _is_classifier(estimator) -> bool:
@@ -68,6 +83,8 @@ class SklearnModel(Model):
         if method in ("predict_proba", "predict_log_proba") and classes is not None:
             self.n_outputs = len(classes)
         self.classes_ = classes
+        if _float32_estimator(estimator):
+            self.input_dtype = np.dtype(np.float32)
 
     def _predict(self, batch):
         if batch.dtype.kind in "OUS" and batch.ndim == 1:  # documents for a text pipeline

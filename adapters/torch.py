@@ -29,6 +29,16 @@ def _import_torch():
     return torch
 
 
+
+def _numpy_dtype(torch, dtype):
+    """The NumPy dtype of a floating torch dtype (None where NumPy has none, e.g. bfloat16)."""
+    if not dtype.is_floating_point:
+        return None
+    try:
+        return torch.empty(0, dtype=dtype).numpy().dtype
+    except TypeError:
+        return None
+
 class TorchModel(Model):
     """Adapter for a ``torch.nn.Module``.
 
@@ -72,6 +82,7 @@ class TorchModel(Model):
         super().__init__(type(module).__name__, batch_size=batch_size, device=str(device))
         self.module = module.to(device)
         self.dtype = dtype
+        self.input_dtype = _numpy_dtype(torch, dtype)
         self.postprocess = postprocess
         self.output_kind = {"softmax": "probability", "sigmoid": "probability"}.get(postprocess, "logit")
 

@@ -10,6 +10,9 @@ Python loop where the input is an array). Every masker has the same small interf
     Model outputs ``(n * rows_per_entry, K)`` -> one output per entry ``(n, K)``.
 ``row_nbytes``
     Bytes of model input built per plan entry (the engine sizes chunks with it).
+``astype(dtype)``
+    The same masker building its inputs in another floating dtype (the one the model converts
+    its inputs to: see ``Model.input_dtype``); itself where that does not apply.
 
 Maskers are small and picklable: an executor ships one to its workers once per call and then
 sends plan entries only (a few bytes per feature).
@@ -28,6 +31,8 @@ sends plan entries only (a few bytes per feature).
 * :class:`TextMasker` - boolean masks over the tokens of one document; builds strings.
 """
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -70,6 +75,20 @@ class Masker:
     @property
     def row_nbytes(self) -> int:
         return self.X.shape[1] * self.X.itemsize * self.rows_per_entry
+
+    _values = ("X", "masked")  # the arrays whose values end up in the model's inputs
+
+    def astype(self, dtype):
+        """This masker with its values in the floating ``dtype``: the inputs it builds are then
+        exactly ``build(...).astype(dtype)``. Itself when its values are not floating."""
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype or dtype.kind != "f" or np.dtype(self.dtype).kind != "f":
+            return self
+        cast = copy.copy(self)
+        for name in self._values:
+            setattr(cast, name, getattr(self, name).astype(dtype))
+        cast.dtype = dtype
+        return cast
 
     def _keep(self, masks):
         """Feature masks (n, M) -> position masks (n, P)."""
@@ -160,6 +179,8 @@ class BackgroundMasker(Masker):
     group_weights : ndarray (G,)
         Each group's share of the background weight.
     """
+
+    _values = ("X", "masked", "background")
 
     def __init__(self, X, background, weights, space: FeatureSpace, relabel=None):
         super().__init__(X, background[0], space)
@@ -264,6 +285,9 @@ class TextMasker:
     rows_per_entry = 1
     dtype = object
     input_shape = ()
+
+    def astype(self, dtype):
+        return self  # strings
 
     def __init__(self, text, spans, feature_of_token, mask_token=""):
         self.text = text

@@ -122,3 +122,47 @@ def test_torch_errors():
         as_model(TwoHeads())(np.ones((2, 2)))
     with pytest.raises(ValueError, match="postprocess must be one of"):
         as_model(torch.nn.Linear(2, 2), postprocess="relu")
+
+
+def test_input_dtype_is_declared_only_where_the_model_converts_to_it(wine):
+    from sklearn.ensemble import (GradientBoostingClassifier, HistGradientBoostingClassifier,
+                                  RandomForestRegressor)
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = wine
+    X_test = X[::7] + 1e-9  # values that float32 rounds
+    for estimator in (GradientBoostingClassifier(n_estimators=5, random_state=0),
+                      RandomForestRegressor(n_estimators=3, random_state=0), DecisionTreeClassifier(random_state=0)):
+        model = as_model(estimator.fit(X, y))
+        assert model.input_dtype == np.float32
+        # the claim the declaration rests on: float32 inputs give exactly the float64 inputs' outputs
+        np.testing.assert_array_equal(model(X_test.astype(np.float32)), model(X_test))
+    for estimator in (LogisticRegression(max_iter=2000), HistGradientBoostingClassifier(max_iter=5),
+                      make_pipeline(StandardScaler(), DecisionTreeClassifier(random_state=0))):
+        assert as_model(estimator.fit(X, y)).input_dtype is None
+    assert as_model(lambda b: b.sum(1)).input_dtype is None
+
+
+def test_torch_input_dtype_follows_the_module():
+    torch = pytest.importorskip("torch")
+    assert as_model(torch.nn.Linear(3, 2)).input_dtype == np.float32
+    assert as_model(torch.nn.Linear(3, 2).double()).input_dtype == np.float64
+    assert as_model(torch.nn.Linear(3, 2), dtype=torch.bfloat16).input_dtype is None  # no NumPy dtype
+
+
+def test_bound_prediction_methods_get_the_estimators_adapter(wine):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = wine
+    clf = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, y)
+    for method in ("predict_proba", "decision_function"):
+        model = as_model(getattr(clf, method))
+        assert isinstance(model, SklearnModel) and model.method == method and model.input_dtype == np.float32
+        np.testing.assert_array_equal(model(X[:5]), getattr(clf, method)(X[:5]))
+    assert as_model(clf.predict_proba, batch_size=7).batch_size == 7
+    assert isinstance(as_model(clf.predict_proba, output_kind="logit"), CallableModel)  # callable options
+    reg = LinearRegression().fit(X, y)
+    assert as_model(reg.predict).method == "predict"
+    assert isinstance(as_model(np.linalg.norm), CallableModel)
+    with pytest.raises(ValueError, match="not fitted"):
+        as_model(LogisticRegression().predict_proba)

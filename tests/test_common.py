@@ -12,6 +12,7 @@ from blackbox_xai import (
     Attribution,
     KernelShapExplainer,
     LimeExplainer,
+    Model,
     OcclusionExplainer,
     SISExplainer,
     ThreadExecutor,
@@ -38,7 +39,7 @@ class _Flat:
 
 
 def _flat(model):
-    return _Flat(model) if callable(model) else model
+    return _Flat(model) if callable(model) and not isinstance(model, Model) else model
 
 
 def _seeded(make):
@@ -105,8 +106,32 @@ def check_picklable(make, X, model=l2):
     assert_same(explainer.explain_batch(X), pickle.loads(pickle.dumps(explainer)).explain_batch(X))
 
 
+class Float32L2(Model):
+    """l2 of the rows (flattened) after a conversion to float32, declared as ``input_dtype``."""
+
+    input_dtype = np.dtype(np.float32)
+
+    def __init__(self, declare=True):
+        super().__init__("Float32L2")
+        self.seen = set()
+        if not declare:
+            self.input_dtype = None
+
+    def _predict(self, batch):
+        self.seen.add(batch.dtype)
+        return l2(batch.reshape(len(batch), -1).astype(np.float32)).astype(np.float64)
+
+
+def check_input_dtype(make, X, model=None):
+    """A model that declares the dtype it converts to is handed inputs in it, with results
+    identical to handing it float64 inputs."""
+    declared, plain = Float32L2(), Float32L2(declare=False)
+    assert_same(make(declared).explain_batch(X), make(plain).explain_batch(X))
+    assert declared.seen == {np.dtype(np.float32)} and plain.seen == {np.dtype(np.float64)}
+
+
 CHECKS = [check_batch_size_invariance, check_executor_invariance, check_seed_reproducibility,
-          check_batch_equals_single, check_picklable]
+          check_batch_equals_single, check_picklable, check_input_dtype]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)

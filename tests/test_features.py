@@ -150,3 +150,26 @@ def test_value_and_window_maskers():
     got = WindowMasker(X, np.full((3, 4), -1.0), (2, 2)).build(np.zeros(2, np.intp), np.array([[0, 0], [1, 2]]))
     assert (got[0] == -1).sum() == 4 and np.all(got[0][:2, :2] == -1)
     assert np.all(got[1][1:3, 2:4] == -1) and got[1][0, 0] == 0
+
+
+def test_astype_builds_exactly_the_cast_of_the_float64_inputs():
+    rng = np.random.default_rng(4)
+    X, bg = rng.normal(size=(2, 3, 4)), rng.normal(size=(5, 3, 4))
+    space = FeatureSpace((3, 4), np.arange(12).reshape(3, 4) // 3)
+    rows, masks = np.array([0, 1, 1]), rng.random((3, 4)) < 0.5
+    relabel = np.stack([rng.permutation(4) for _ in range(2)])
+    cases = [
+        (Masker(X, bg[0], space), masks),
+        (BackgroundMasker(X, bg, None, space, relabel), masks),
+        (ValueMasker(X.reshape(2, -1), FeatureSpace((12,))), rng.normal(size=(3, 12))),
+        (WindowMasker(X, bg[0], (2, 2)), np.array([[0, 0], [1, 2], [0, 1]])),
+    ]
+    for masker, plan in cases:
+        cast = masker.astype(np.float32)
+        assert cast.dtype == np.float32 and masker.dtype == np.float64  # the original is untouched
+        built = cast.build(rows, plan)
+        assert built.dtype == np.float32
+        np.testing.assert_array_equal(built, masker.build(rows, plan).astype(np.float32))
+        assert cast.row_nbytes * 2 == masker.row_nbytes
+    integers = Masker(np.arange(8).reshape(2, 4), np.zeros(4, int), FeatureSpace((4,)))
+    assert integers.astype(np.float32) is integers  # token ids and the like are never cast

@@ -228,8 +228,8 @@ def cross_check(collections, model, *, threshold=None, batch_size=None) -> Cross
         return CrossCheck(np.zeros(0), np.zeros(0))
     X = np.stack(inputs)
     space = FeatureSpace(X.shape[1:])
-    masker = Masker(X, np.zeros(X.shape[1:], X.dtype), space)
     engine = Engine(as_model(model), batch_size=batch_size)
+    masker = engine.prepare(Masker(X, np.zeros(X.shape[1:], X.dtype), space))
     out = engine.evaluate(masker, np.arange(len(X)), np.ones((len(X), space.n_features), bool))
     targets = np.asarray(targets)
     if targets.max() >= out.shape[1]:

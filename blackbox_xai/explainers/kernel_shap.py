@@ -412,8 +412,9 @@ class KernelShapExplainer(AttributionExplainer):
         designs = min(check_positive_int(self.n_designs, "n_designs", allow_none=False), len(background))
         if designs > 1 and link == "identity":
             relabel = rng.permuted(np.tile(np.arange(m), (designs, 1)), axis=1)
-        masker = BackgroundMasker(X.astype(dtype, copy=False), background, bg_weights, space, relabel)
         engine = self._engine(model)
+        masker = engine.prepare(BackgroundMasker(X.astype(dtype, copy=False), background, bg_weights, space,
+                                                 relabel))
         budget, cap, auto = self._budgets(m)
         n = len(X)
         try:

@@ -270,7 +270,7 @@ class LimeExplainer(AttributionExplainer):
         # categorical columns: values drawn from the training rows (their frequencies)
         if len(cat):
             categories = train[rng.integers(len(train), size=(n, len(cat))), cat[None, :]]
-        masker = ValueMasker(X.astype(np.float64), FeatureSpace(X.shape[1:]))
+        masker = engine.prepare(ValueMasker(X.astype(np.float64), FeatureSpace(X.shape[1:])))
         results = []
         for i, x in enumerate(X):
             if self.discretize is None:
@@ -339,7 +339,8 @@ class LimeExplainer(AttributionExplainer):
         else:
             masked = resolve_masked_input(self.masked_value, x.shape)
         Z = on_off_samples(np.random.default_rng(run.seed), run.n, space.n_features)
-        outputs = engine.evaluate(Masker(x[None], masked, space), np.zeros(run.n, np.intp), Z, [label])
+        outputs = engine.evaluate(engine.prepare(Masker(x[None], masked, space)), np.zeros(run.n, np.intp), Z,
+                                  [label])
         group_ids, feature_map = self._group_info(space)
         return self._fit(run, x, Z, outputs, cosine_distance_to_ones(Z), target, run.n, 0.25,
                          group_ids=group_ids, feature_map=feature_map)

@@ -96,9 +96,9 @@ class OcclusionExplainer(AttributionExplainer):
         corners = window_corners(input_shape, window, strides)
         n, w = len(X), len(corners)
         X = X.astype(dtype, copy=False)
-        masker = WindowMasker(X, baseline, window)
-        unoccluded = WindowMasker(X, baseline, (0,) * len(window))  # a window of size 0: x itself
         engine = self._engine(model)
+        masker = engine.prepare(WindowMasker(X, baseline, window))
+        unoccluded = engine.prepare(WindowMasker(X, baseline, (0,) * len(window)))  # a window of size 0: x
         try:
             fx = engine.evaluate(unoccluded, np.arange(n), np.zeros((n, len(window)), np.intp), labels)
             out = engine.evaluate(masker, np.repeat(np.arange(n), w), np.tile(corners, (n, 1)), labels)

@@ -401,9 +401,9 @@ class SISExplainer:
             parts = max(workers, -(-len(X) // self._lockstep_group(space)))
             return self._explain_across(executor, model, X, targets, initial_masks, labels,
                                         masked_input, parts)
-        masker = Masker(X, masked_input, space)
         engine = Engine(model, executor=executor, batch_size=batch_size,
                         memory_budget=self.memory_budget, progress=self.progress)
+        masker = engine.prepare(Masker(X, masked_input, space))
         targets = [self.target if t is None else t for t in targets]
         notes = []
         generators = [
