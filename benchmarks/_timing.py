@@ -21,6 +21,17 @@ class Recorder:
         return sum(len(b) for b in self.batches)
 
 
+def recorded(model, **options):
+    """``(as_model(model, **options), recorder)``: the adapted model records each batch as it
+    receives it, i.e. after the explainer built it (in the model's ``input_dtype``, if any)."""
+    from blackbox_xai import as_model
+
+    adapted = as_model(model, **options)
+    recorder = Recorder(adapted._predict)
+    adapted._predict = recorder
+    return adapted, recorder
+
+
 def best_time(fn, repeats):
     """(best wall time over ``repeats`` calls of ``fn()``, the last result)."""
     best, result = np.inf, None

@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import Recorder, best_time, replay_time  # noqa: E402
+from _timing import Recorder, best_time, recorded, replay_time  # noqa: E402
 
 from blackbox_xai import LimeExplainer  # noqa: E402
 
@@ -47,8 +47,8 @@ def compare(setting, proba, X_train, rows, args):
     ours_t = ours_m = lime_t = lime_m = 0.0
     ours_r2, lime_r2 = [], []
     for i, x in enumerate(rows):
-        recorder = Recorder(proba)
-        explainer = LimeExplainer(recorder, X_train, n_samples=args.samples, target=1, random_state=i,
+        model, recorder = recorded(proba)
+        explainer = LimeExplainer(model, X_train, n_samples=args.samples, target=1, random_state=i,
                                   **ours_options)
         ours_r2.append(explainer.explain(x).info["score"])
         ours_m += replay_time(proba, recorder.batches, args.repeats)

@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import Recorder, best_time, replay_time  # noqa: E402
+from _timing import Recorder, best_time, recorded, replay_time  # noqa: E402
 
 from blackbox_xai import KernelShapExplainer, as_model  # noqa: E402
 
@@ -70,8 +70,8 @@ def main():
             explainer = KernelShapExplainer(as_model(gbm, method="decision_function"), background,
                                             n_samples=args.samples, n_designs=n_designs, random_state=i)
             t, result = best_time(lambda: explainer.explain(x), args.repeats)
-            recorder = Recorder(margin)
-            KernelShapExplainer(recorder, background, n_samples=args.samples, n_designs=n_designs,
+            model, recorder = recorded(gbm, method="decision_function")
+            KernelShapExplainer(model, background, n_samples=args.samples, n_designs=n_designs,
                                 random_state=i).explain(x)
             wall += t
             model_time += replay_time(margin, recorder.batches, args.repeats)
