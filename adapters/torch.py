@@ -29,7 +29,6 @@ def _import_torch():
     return torch
 
 
-
 def _numpy_dtype(torch, dtype):
     """The NumPy dtype of a floating torch dtype (None where NumPy has none, e.g. bfloat16)."""
     if not dtype.is_floating_point:
@@ -38,6 +37,7 @@ def _numpy_dtype(torch, dtype):
         return torch.empty(0, dtype=dtype).numpy().dtype
     except TypeError:
         return None
+
 
 class TorchModel(Model):
     """Adapter for a ``torch.nn.Module``.

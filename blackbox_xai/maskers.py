@@ -286,9 +286,6 @@ class TextMasker:
     dtype = object
     input_shape = ()
 
-    def astype(self, dtype):
-        return self  # strings
-
     def __init__(self, text, spans, feature_of_token, mask_token=""):
         self.text = text
         self.spans = list(spans)
@@ -318,3 +315,6 @@ class TextMasker:
 
     def reduce(self, outputs) -> np.ndarray:
         return outputs
+
+    def astype(self, dtype):
+        return self  # strings: nothing to cast
