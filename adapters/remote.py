@@ -119,6 +119,8 @@ class RemoteModel(Model):
         self.output = output
         self.input_name = input_name
         self.dtype = None if dtype is None else np.dtype(dtype)
+        if self.dtype is not None and self.dtype.kind == "f":
+            self.input_dtype = self.dtype  # the explainers build inputs in it; nothing to cast here
         self.columns = None if columns is None else [str(c) for c in columns]
         self.timeout = float(timeout)
         self.retries = int(retries)

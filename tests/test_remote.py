@@ -144,6 +144,8 @@ def test_dtype_is_sent_as_declared(clf):
     with LoopbackServer(clf.predict_proba) as server:
         fast(server.url("v2"), dtype="float32")(X[:3])
         assert server.log[-1]["body"]["inputs"][0]["datatype"] == "FP32"
+        assert fast(server.url("v2"), dtype="float32").input_dtype == np.float32
+        assert fast(server.url("v2"), dtype="int64").input_dtype is None
         fast(server.url("v2"))(X[:3].astype(np.int64))
         assert server.log[-1]["body"]["inputs"][0]["datatype"] == "INT64"
 
