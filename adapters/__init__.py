@@ -54,7 +54,7 @@ def as_model(obj, **options) -> Model:
         classifier is read through ``clf.predict_proba`` (class labels cannot be explained by a
         threshold), with a one-line :class:`AdapterNote`.
     **options
-        Passed to the adapter: ``method`` for sklearn; ``device``, ``dtype``, ``postprocess`` for
+        Passed to the adapter: ``method`` and ``chunk_bytes`` for sklearn; ``device``, ``dtype``, ``postprocess`` for
         torch; ``batch_size`` and, for callables, ``output_kind``; for URLs those of
         :class:`RemoteModel` (``output``, ``timeout``, ``retries``, ``max_batch_rows``, ...).
     """
@@ -82,7 +82,7 @@ def as_model(obj, **options) -> Model:
         )
         return SklearnModel(clf, method="predict_proba", **options)
     bound = _bound_sklearn_method(obj)
-    if bound is not None and set(options) <= {"batch_size"}:  # e.g. clf.predict_proba: the estimator's
+    if bound is not None and set(options) <= {"batch_size", "chunk_bytes"}:  # e.g. clf.predict_proba: the estimator's
         return SklearnModel(bound[0], method=bound[1], **options)  # adapter (image inputs, input_dtype)
     # (the submodule adapters/callable.py shadows the builtin name in this package)
     if builtins.callable(obj):

@@ -24,6 +24,10 @@ class Model:
     output_kind : {"probability", "logit", "score"}
     batch_size : int or None
         Preferred number of rows per call (a hint for the engine), None for no preference.
+    chunk_bytes : int or None
+        Preferred bytes of input per call (a hint for the engine, which also keeps every call
+        within its memory budget), None for no preference. scikit-learn models prefer
+        cache-sized calls (see :class:`~blackbox_xai.adapters.SklearnModel`).
     device : str
         Where the model runs ("cpu", "cuda:0", "remote").
     n_outputs : int or None
@@ -37,6 +41,7 @@ class Model:
 
     output_kind = "score"
     input_dtype = None
+    chunk_bytes = None
 
     def __init__(self, name: str, *, batch_size=None, device: str = "cpu", n_outputs=None):
         self.name = name

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from blackbox_xai._validation import check_positive_int
 from blackbox_xai.adapters.base import Model
 
 METHODS = ("auto", "predict_proba", "decision_function", "predict", "predict_log_proba")
+# Bytes of input per call scikit-learn models run fastest at: the trees' predict walks every row
+# once per tree, so rows that stay in cache between trees pay off. KernelSHAP on breast_cancer
+# (102,400 rows of 30 features, one explanation, medians of interleaved runs on the 2-core
+# reference machine): GradientBoosting 176-182 ms in 3-8 MB calls against 200-210 ms in one
+# 12 MB call; random forest and HistGradientBoosting 8-15% faster at 8 MB than in one call; an
+# MLP and a logistic regression the same within the noise.
+CHUNK_BYTES = 8 * 2**20
 _KIND = {"predict_proba": "probability", "predict_log_proba": "logit", "decision_function": "score",
          "predict": "score"}
 
@@ -55,9 +63,13 @@ class SklearnModel(Model):
         classifiers, else ``predict``.
     batch_size : int, optional
         Preferred rows per call.
+    chunk_bytes : int or None
+        Preferred bytes of input per call (default 8 MiB: cache-sized calls run faster than one
+        large call, see ``CHUNK_BYTES``); None leaves the size to the explainer's
+        ``memory_budget``.
     """
 
-    def __init__(self, estimator, *, method: str = "auto", batch_size=None):
+    def __init__(self, estimator, *, method: str = "auto", batch_size=None, chunk_bytes=CHUNK_BYTES):
         from sklearn.exceptions import NotFittedError
         from sklearn.utils.validation import check_is_fitted
 
@@ -78,6 +90,7 @@ class SklearnModel(Model):
         super().__init__(f"{name}.{method}", batch_size=batch_size)
         self.estimator = estimator
         self.method = method
+        self.chunk_bytes = check_positive_int(chunk_bytes, "chunk_bytes")
         self.output_kind = _KIND[method]
         classes = getattr(estimator, "classes_", None)
         if method in ("predict_proba", "predict_log_proba") and classes is not None:

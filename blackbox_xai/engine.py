@@ -62,7 +62,8 @@ class Engine:
         Rows per model call. Default: the model's ``batch_size`` hint, else as many rows as fit in
         ``memory_budget``.
     memory_budget : int
-        Bytes of model input built at once per chunk.
+        Bytes of model input built at once per chunk (less where the model prefers smaller
+        calls: ``Model.chunk_bytes``).
     progress : bool
         Show a progress line counting evaluations.
 
@@ -84,8 +85,10 @@ class Engine:
         self._bar = None
 
     def chunk_rows(self, masker) -> int:
-        """Plan entries per chunk: bounded by the memory budget and the model's batch size."""
-        rows = max(1, self.memory_budget // max(masker.row_nbytes, 1))
+        """Plan entries per chunk: bounded by the memory budget and the model's preferences
+        (``chunk_bytes``, ``batch_size``)."""
+        nbytes = min(self.memory_budget, getattr(self.model, "chunk_bytes", None) or self.memory_budget)
+        rows = max(1, nbytes // max(masker.row_nbytes, 1))
         limit = self.batch_size or getattr(self.model, "batch_size", None)
         if limit:
             rows = min(rows, max(1, limit // masker.rows_per_entry))

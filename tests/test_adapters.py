@@ -160,9 +160,22 @@ def test_bound_prediction_methods_get_the_estimators_adapter(wine):
         assert isinstance(model, SklearnModel) and model.method == method and model.input_dtype == np.float32
         np.testing.assert_array_equal(model(X[:5]), getattr(clf, method)(X[:5]))
     assert as_model(clf.predict_proba, batch_size=7).batch_size == 7
+    assert as_model(clf.predict_proba, chunk_bytes=None).chunk_bytes is None
     assert isinstance(as_model(clf.predict_proba, output_kind="logit"), CallableModel)  # callable options
     reg = LinearRegression().fit(X, y)
     assert as_model(reg.predict).method == "predict"
     assert isinstance(as_model(np.linalg.norm), CallableModel)
     with pytest.raises(ValueError, match="not fitted"):
         as_model(LogisticRegression().predict_proba)
+
+
+def test_sklearn_models_prefer_cache_sized_calls(wine):
+    X, y = wine
+    clf = LogisticRegression(max_iter=2000).fit(X, y)
+    assert as_model(clf).chunk_bytes == 8 * 2**20
+    assert as_model(clf, chunk_bytes=4096).chunk_bytes == 4096
+    assert as_model(clf, chunk_bytes=None).chunk_bytes is None
+    assert as_model(lambda b: b.sum(1)).chunk_bytes is None  # no preference where nothing is known
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="chunk_bytes must be a positive integer or None"):
+            as_model(clf, chunk_bytes=bad)

@@ -42,6 +42,17 @@ def test_memory_budget_bounds_chunk_rows():
     assert max(rec.sizes) == 3
 
 
+def test_model_chunk_bytes_bounds_chunks_within_the_memory_budget():
+    masker, rows, masks = setup(10)
+    for chunk, budget, largest in ((2, 100, 2), (100, 3, 3), (None, 4, 4)):
+        rec = Recorder()
+        model = as_model(rec)
+        model.chunk_bytes = None if chunk is None else chunk * masker.row_nbytes
+        out = Engine(model, memory_budget=budget * masker.row_nbytes).evaluate(masker, rows, masks)
+        assert max(rec.sizes) == largest and sum(rec.sizes) == 10
+        np.testing.assert_allclose(out[:, 0], np.where(masks, masker.X[rows], 0).sum(1))
+
+
 def test_thread_executor_gives_identical_outputs():
     masker, rows, masks = setup(50)
     a = Engine(as_model(Recorder()), batch_size=7).evaluate(masker, rows, masks)

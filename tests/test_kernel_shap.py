@@ -355,3 +355,22 @@ def test_sandwich_std_errors_equal_the_influence_formula(m, budget):
         centred[d] = (influence[d] - centre) * (np.sqrt(counts[s] / (counts[s] - 1)) if counts[s] > 1 else 1)
     expected = np.sqrt((centred**2).sum(axis=0))
     np.testing.assert_allclose(sandwich_std_errors(plan, design, resid, gram_inv), expected, rtol=1e-10)
+
+
+def test_sklearn_calls_of_cache_size_give_the_values_of_one_call():
+    """A scikit-learn model is called in chunks of at most ``chunk_bytes`` of input; the values
+    are bit-identical to those of one call per explanation."""
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    from blackbox_xai import as_model
+
+    X = RNG.normal(size=(80, 6))
+    gbm = GradientBoostingRegressor(n_estimators=20, random_state=0).fit(X, X[:, 0] * X[:, 1] + X[:, 2])
+    runs, sizes = {}, {None: [], 4096: []}
+    for chunk in (None, 4096):
+        model = as_model(gbm, chunk_bytes=chunk)
+        model._predict = lambda batch, seen=sizes[chunk], f=model._predict: seen.append(batch.nbytes) or f(batch)
+        runs[chunk] = KernelShapExplainer(model, X[:20], n_samples=40, random_state=1).explain(X[30])
+    assert max(sizes[4096]) <= 4096 < max(sizes[None])
+    np.testing.assert_array_equal(runs[4096].values, runs[None].values)
+    assert runs[4096].n_evaluations == runs[None].n_evaluations
