@@ -54,8 +54,8 @@ def as_model(obj, **options) -> Model:
         classifier is read through ``clf.predict_proba`` (class labels cannot be explained by a
         threshold), with a one-line :class:`AdapterNote`.
     **options
-        Passed to the adapter: ``method`` and ``chunk_bytes`` for sklearn; ``device``, ``dtype``, ``postprocess`` for
-        torch; ``batch_size`` and, for callables, ``output_kind``; for URLs those of
+        Passed to the adapter: ``method`` and ``chunk_bytes`` for sklearn; ``device``, ``dtype``,
+        ``postprocess`` for torch; ``batch_size`` and, for callables, ``output_kind``; for URLs those of
         :class:`RemoteModel` (``output``, ``timeout``, ``retries``, ``max_batch_rows``, ...).
     """
     if isinstance(obj, Model):
@@ -82,8 +82,9 @@ def as_model(obj, **options) -> Model:
         )
         return SklearnModel(clf, method="predict_proba", **options)
     bound = _bound_sklearn_method(obj)
-    if bound is not None and set(options) <= {"batch_size", "chunk_bytes"}:  # e.g. clf.predict_proba: the estimator's
-        return SklearnModel(bound[0], method=bound[1], **options)  # adapter (image inputs, input_dtype)
+    # e.g. clf.predict_proba: the estimator's adapter (image inputs, input_dtype, chunk_bytes)
+    if bound is not None and set(options) <= {"batch_size", "chunk_bytes"}:
+        return SklearnModel(bound[0], method=bound[1], **options)
     # (the submodule adapters/callable.py shadows the builtin name in this package)
     if builtins.callable(obj):
         return CallableModel(obj, **options)
