@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from blackbox_xai import LimeExplainer
-from blackbox_xai.explainers.lime import grid_segments, same_bin, weighted_ridge
+from blackbox_xai.explainers.lime import WeightedRidge, grid_segments, same_bin
 
 RNG = np.random.default_rng(5)
 
@@ -14,12 +14,15 @@ def test_weighted_ridge_matches_sklearn(alpha):
 
     Z, w = RNG.normal(size=(50, 4)), RNG.random(50)
     y = np.stack([RNG.normal(size=50), Z @ [1.0, -2.0, 0.5, 3.0] + 7.0], axis=1)  # noise; an exact fit
-    coef, intercept, score = weighted_ridge(Z, y, w, alpha=alpha)
+    ridge = WeightedRidge(Z, w, alpha)
+    coef, intercept, score = ridge.fit(y)
     for k in range(2):
         ref = (Ridge(alpha=alpha) if alpha else LinearRegression()).fit(Z, y[:, k], sample_weight=w)
         np.testing.assert_allclose(coef[:, k], ref.coef_, atol=1e-10)
         assert intercept[k] == pytest.approx(ref.intercept_, abs=1e-10)
         assert score[k] == pytest.approx(ref.score(Z, y[:, k], sample_weight=w), abs=1e-10)
+        alone = ridge.fit(y[:, [k]])  # the same design, one response at a time
+        np.testing.assert_allclose(alone[0][:, 0], coef[:, k], rtol=1e-12, atol=1e-14)
     assert score[1] <= 1.0
 
 
@@ -27,7 +30,7 @@ def test_weighted_ridge_outputs_near_saturation():
     """Outputs such as probabilities of 1 - 1e-9: centring must not cancel their spread away."""
     Z, w = RNG.normal(size=(200, 3)), RNG.random(200)
     y = 1.0 - 1e-9 * (1.0 + 0.1 * (Z @ [1.0, 2.0, -1.0]))[:, None]
-    coef, _, score = weighted_ridge(Z, y, w, alpha=0.0)
+    coef, _, score = WeightedRidge(Z, w, 0.0).fit(y)
     np.testing.assert_allclose(coef[:, 0], -1e-10 * np.array([1.0, 2.0, -1.0]), rtol=1e-5)
     assert score[0] == pytest.approx(1.0, abs=1e-6)
 

@@ -45,31 +45,43 @@ TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 # --- the surrogate -------------------------------------------------------------------------------
-def weighted_ridge(Z, y, weights, alpha):
-    """Weighted ridge regression with an unpenalised intercept.
+class WeightedRidge:
+    """Weighted ridge regression with an unpenalised intercept: one design, any responses.
 
-    Minimises ``sum_i w_i (y_i - b - Z_i coef)^2 + alpha |coef|^2``. ``y`` is (n, K).
-    Returns ``coef`` (M, K), ``intercept`` (K,), ``score`` (K,): the weighted R^2.
+    Minimises ``sum_i w_i (y_i - b - Z_i coef)^2 + alpha |coef|^2``. The design's part (``Z``
+    centred and weighted, and for ``alpha > 0`` its Gram matrix) is formed once; :meth:`fit`
+    then costs a pass over ``y`` and one product with the design. LIME's tabular
+    ``explain_batch`` shares one design across its rows: continuous sampling gives every row the
+    same standardised offsets, hence the same ``Z`` and weights.
     """
-    m = Z.shape[1]
-    A = np.concatenate([Z, y], axis=1)
-    mean = (weights / weights.sum()) @ A
-    A -= mean
-    A *= np.sqrt(weights)[:, None]  # centred and weighted: [Zw | yw]
-    if alpha > 0:  # from one Gram matrix, a single pass over the samples
-        gram = A.T @ A
-        zz, zy, total = gram[:m, :m], gram[:m, m:], np.diagonal(gram[m:, m:]).copy()
-        coef = np.linalg.solve(zz + alpha * np.eye(m), zy)
-        # |yw - Zw coef|^2 = |yw|^2 - coef.zy - alpha |coef|^2 at the ridge solution
-        rss = total - np.einsum("mk,mk->k", coef, zy) - alpha * np.einsum("mk,mk->k", coef, coef)
-    else:  # least squares; minimum-norm where the design is rank-deficient
-        coef = np.linalg.lstsq(A[:, :m], A[:, m:], rcond=None)[0]
-        resid = A[:, m:] - A[:, :m] @ coef
-        total = np.einsum("ik,ik->k", A[:, m:], A[:, m:])
-        rss = np.einsum("ik,ik->k", resid, resid)
-    intercept = mean[m:] - mean[:m] @ coef
-    score = 1.0 - np.maximum(rss, 0.0) / np.where(total > 0, total, 1.0)
-    return coef, intercept, np.where(total > 0, score, 1.0)
+
+    def __init__(self, Z, weights, alpha):
+        self.Z, self.alpha = Z, alpha
+        self._p = weights / weights.sum()
+        self._sw = np.sqrt(weights)[:, None]
+        self._z_mean = self._p @ Z
+        self._zw = np.subtract(Z, self._z_mean, dtype=np.float64)
+        self._zw *= self._sw  # centred and weighted
+        if alpha > 0:
+            self._system = self._zw.T @ self._zw + alpha * np.eye(Z.shape[1])
+
+    def fit(self, y):
+        """``coef`` (M, K), ``intercept`` (K,), ``score`` (K,): the weighted R^2, for ``y`` (n, K)."""
+        y_mean = self._p @ y
+        yw = (y - y_mean) * self._sw  # centred before squaring: outputs near 1 keep their spread
+        total = np.einsum("ik,ik->k", yw, yw)
+        if self.alpha > 0:
+            zy = self._zw.T @ yw
+            coef = np.linalg.solve(self._system, zy)
+            # |yw - Zw coef|^2 = |yw|^2 - coef.zy - alpha |coef|^2 at the ridge solution
+            rss = total - np.einsum("mk,mk->k", coef, zy) - self.alpha * np.einsum("mk,mk->k", coef, coef)
+        else:  # least squares; minimum-norm where the design is rank-deficient
+            coef = np.linalg.lstsq(self._zw, yw, rcond=None)[0]
+            resid = yw - self._zw @ coef
+            rss = np.einsum("ik,ik->k", resid, resid)
+        intercept = y_mean - self._z_mean @ coef
+        score = 1.0 - np.maximum(rss, 0.0) / np.where(total > 0, total, 1.0)
+        return coef, intercept, np.where(total > 0, score, 1.0)
 
 
 def same_bin(values, x, edges):
@@ -223,15 +235,21 @@ class LimeExplainer(AttributionExplainer):
         finally:
             engine.close()
 
-    def _fit(self, run, x, Z, outputs, distances, target, n_evaluations, default_width, **fields):
+    def _surrogate(self, run, Z, distances, default_width):
+        """``(WeightedRidge, kernel width)`` for the samples ``Z`` at ``distances`` from x."""
         width = default_width if self.kernel_width is None else check_finite_scalar(self.kernel_width, "kernel_width")
         if width <= 0:
             raise ValueError(f"kernel_width must be positive, got {width}")
+        with single_blas_thread():
+            return WeightedRidge(Z, kernel(distances, width), run.alpha), width
+
+    def _fit(self, run, x, surrogate, outputs, target, n_evaluations, **fields):
+        ridge, width = surrogate
         target = resolve_target(self._target(target), outputs[0])
         y = outputs if target == "all" else outputs[:, [target]]
         with single_blas_thread():
-            coef, intercept, score = weighted_ridge(Z, y, kernel(distances, width), run.alpha)
-        local = intercept + Z[0] @ coef
+            coef, intercept, score = ridge.fit(y)
+        local = intercept + ridge.Z[0] @ coef
 
         def scalar_or_list(v):
             return v.tolist() if target == "all" else float(v[0])
@@ -263,6 +281,7 @@ class LimeExplainer(AttributionExplainer):
             sigma[sigma == 0] = 1.0
             offsets = rng.standard_normal((n, m))
             offsets[0] = 0.0
+            scaled = offsets * sigma
         else:
             q = {"quartile": 4, "decile": 10}[check_choice(self.discretize, "discretize", ("quartile", "decile"))]
             edges = np.quantile(train, np.linspace(0, 1, q + 1)[1:-1], axis=0)  # (q-1, M)
@@ -271,11 +290,13 @@ class LimeExplainer(AttributionExplainer):
         if len(cat):
             categories = train[rng.integers(len(train), size=(n, len(cat))), cat[None, :]]
         masker = engine.prepare(ValueMasker(X.astype(np.float64), FeatureSpace(X.shape[1:])))
-        results = []
+        # continuous sampling without categorical columns: every row has the same samples Z (the
+        # offsets) and distances, so one surrogate design serves them all
+        share = self.discretize is None and not len(cat)
+        results, surrogate = [], None
         for i, x in enumerate(X):
             if self.discretize is None:
-                values, Z = np.multiply(offsets, sigma), offsets
-                values += x
+                values, Z = scaled + x, offsets
             else:
                 values = picks.copy()
                 values[0] = x
@@ -285,16 +306,18 @@ class LimeExplainer(AttributionExplainer):
                 values[0, cat] = x[cat]
                 Z = Z.copy()
                 Z[:, cat] = values[:, cat] == x[cat]
-            if self.discretize is None:  # standardised offsets; categorical: 1 - same category
-                gap = Z
-                if len(cat):
-                    gap = Z.copy()
-                    gap[:, cat] = 1.0 - gap[:, cat]
-                distances = np.sqrt(np.einsum("ij,ij->i", gap, gap))
-            else:
-                distances = np.sqrt(m - Z.sum(axis=1))
+            if surrogate is None or not share:
+                if self.discretize is None:  # standardised offsets; categorical: 1 - same category
+                    gap = Z
+                    if len(cat):
+                        gap = Z.copy()
+                        gap[:, cat] = 1.0 - gap[:, cat]
+                    distances = np.sqrt(np.einsum("ij,ij->i", gap, gap))
+                else:
+                    distances = np.sqrt(m - Z.sum(axis=1))
+                surrogate = self._surrogate(run, Z, distances, 0.75 * np.sqrt(m))
             outputs = engine.evaluate(masker, np.full(n, i), values, labels)
-            results.append(self._fit(run, x, Z, outputs, distances, targets[i], n, 0.75 * np.sqrt(m),
+            results.append(self._fit(run, x, surrogate, outputs, targets[i], n,
                                      info={"discretize": self.discretize, "categorical_features": cat.tolist()}))
         return results
 
@@ -342,7 +365,7 @@ class LimeExplainer(AttributionExplainer):
         outputs = engine.evaluate(engine.prepare(Masker(x[None], masked, space)), np.zeros(run.n, np.intp), Z,
                                   [label])
         group_ids, feature_map = self._group_info(space)
-        return self._fit(run, x, Z, outputs, cosine_distance_to_ones(Z), target, run.n, 0.25,
+        return self._fit(run, x, self._surrogate(run, Z, cosine_distance_to_ones(Z), 0.25), outputs, target, run.n,
                          group_ids=group_ids, feature_map=feature_map)
 
     def _text(self, run, doc, target, label, engine):
@@ -354,6 +377,6 @@ class LimeExplainer(AttributionExplainer):
         masker = TextMasker(doc, spans, feature_of_token, self.mask_token)
         Z = on_off_samples(np.random.default_rng(run.seed), run.n, len(words))
         outputs = engine.evaluate(masker, np.zeros(run.n, np.intp), Z, [label])
-        return self._fit(run, doc, Z, outputs, cosine_distance_to_ones(Z), target, run.n, 0.25,
-                         feature_names=[str(w) for w in words],
+        return self._fit(run, doc, self._surrogate(run, Z, cosine_distance_to_ones(Z), 0.25), outputs, target,
+                         run.n, feature_names=[str(w) for w in words],
                          info={"spans": [list(s) for s in spans], "feature_of_token": feature_of_token.tolist()})
