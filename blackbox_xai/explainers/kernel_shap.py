@@ -266,21 +266,22 @@ def sandwich_std_errors(plan, design, residuals, gram_inv) -> np.ndarray:
         return np.zeros((plan.n_features, k))
     if n_draws < 2:
         return np.full((plan.n_features, k), np.nan)
-    a, b, strata = plan.draws_a, plan.draws_b, plan.draw_stratum
-    h = plan.draw_weights()[:, None]
+    order = np.argsort(plan.draw_stratum, kind="stable")  # each stratum's draws as one slice
+    a, b, strata = plan.draws_a[order], plan.draws_b[order], plan.draw_stratum[order]
+    h = plan.draw_weights()[order][:, None]
     spread = np.hstack([gram_inv, gram_inv.sum(axis=1, keepdims=True)])
     ea, eb = h * (design[a] @ spread), h * (design[b] @ spread)
     ra, rb = residuals[a], residuals[b]
     var = np.zeros((plan.n_features, k))
     sums, lone = np.zeros((plan.n_features, k)), []
-    for s in np.unique(strata):
-        d = np.flatnonzero(strata == s)
-        xa, xb, ya, yb = ea[d], eb[d], ra[d], rb[d]
+    starts = np.flatnonzero(np.r_[True, strata[1:] != strata[:-1]])
+    for s, e in zip(starts, np.r_[starts[1:], n_draws]):
+        xa, xb, ya, yb = ea[s:e], eb[s:e], ra[s:e], rb[s:e]
         square = (xa * xa).T @ (ya * ya) + 2 * (xa * xb).T @ (ya * yb) + (xb * xb).T @ (yb * yb)
         total = xa.T @ ya + xb.T @ yb
         sums += total
-        if len(d) > 1:
-            var += len(d) / (len(d) - 1) * np.maximum(square - total * total / len(d), 0.0)
+        if e - s > 1:
+            var += (e - s) / (e - s - 1) * np.maximum(square - total * total / (e - s), 0.0)
         else:
             lone.append((square, total))
     mean = sums / n_draws
