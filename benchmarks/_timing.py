@@ -45,3 +45,17 @@ def best_time(fn, repeats):
 def replay_time(model, batches, repeats):
     """Best time to push the recorded ``batches`` through ``model``, batch by batch."""
     return best_time(lambda: [model(b) for b in batches], repeats)[0]
+
+
+def paired_times(fn, model, batches, repeats):
+    """``repeats`` interleaved pairs: one call of ``fn()``, then the recorded ``batches`` replayed
+    through ``model``, back to back. Returns the two lists of wall times.
+
+    On a machine whose speed drifts (a shared VM here moves by 40-70% from one minute to the
+    next), the two members of a pair see the same machine, so their ratio is steadier than a
+    ratio of best times taken minutes apart."""
+    ours, replay = [], []
+    for _ in range(repeats):
+        ours.append(best_time(fn, 1)[0])
+        replay.append(replay_time(model, batches, 1))
+    return ours, replay
