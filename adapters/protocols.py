@@ -67,21 +67,38 @@ def parse_url(url: str):
 _DATA = "__blackbox_xai_data__"
 
 
-def json_array(a) -> str:
+def json_array(a, *, as_declared=False) -> str:
     """JSON text of a numeric array as nested lists, exact (floats in their shortest round-trip form).
+
+    ``as_declared``: the receiver is told ``a.dtype`` and reads the numbers as that dtype (the v2
+    protocol's ``datatype``). Floats narrower than float64 are then written in the shortest text
+    that reads back as the same value of their own dtype: float32 in at most 9 digits instead of
+    the 17 of its float64 value, about half the bytes and a JSON parse 2.7x faster (Python's json,
+    30,000 values). Without it, every float is written as its exact float64 value, so a receiver
+    that keeps float64 sees the same numbers too.
 
     Masked batches repeat few distinct values (the input's and the background's), so each
     distinct bit pattern is formatted once: ~10x faster than ``json.dumps(a.tolist())``, which
-    spends ~1.7 us per float. Arrays of mostly distinct values take the plain path.
+    spends ~1.7 us per float. Arrays of mostly distinct values are formatted value by value.
     """
     a = np.asarray(a)
     flat = a.ravel()
     if a.ndim == 0 or flat.size == 0 or a.dtype.kind not in "iuf":
         return json.dumps(a.tolist(), separators=(",", ":"))
+    narrow = as_declared and a.dtype.kind == "f" and a.dtype.itemsize < 8
     bits, inverse = np.unique(flat.view(f"u{a.dtype.itemsize}"), return_inverse=True)
     if 2 * len(bits) > flat.size:
-        return json.dumps(a.tolist(), separators=(",", ":"))
-    texts = np.array(json.dumps(bits.view(a.dtype).tolist())[1:-1].split(", "), dtype=object)
+        if not narrow:
+            return json.dumps(a.tolist(), separators=(",", ":"))
+        bits, inverse = flat.view(f"u{a.dtype.itemsize}"), np.arange(flat.size)
+    values = bits.view(a.dtype)
+    if narrow:  # NumPy's str of a float32 scalar is its shortest round-trip text; inf and nan as json writes them
+        texts = np.empty(len(values), dtype=object)
+        finite = np.isfinite(values)
+        texts[finite] = [str(v) for v in values[finite]]
+        texts[~finite] = [json.dumps(v) for v in values[~finite].tolist()]
+    else:
+        texts = np.array(json.dumps(values.tolist())[1:-1].split(", "), dtype=object)
     parts = texts[inverse.ravel()].reshape(-1, a.shape[-1]).tolist()
     parts = ["[" + ",".join(row) + "]" for row in parts]
     for size in reversed(a.shape[:-1]):
@@ -148,7 +165,7 @@ class Protocol:
             body, data = {"dataframe_split": {"columns": self.columns, "data": _DATA}}, batch
         else:
             body, data = {"inputs" if self.name == "mlflow" else "instances": _DATA}, batch
-        return json.dumps(body).replace(json.dumps(_DATA), json_array(data), 1).encode()
+        return json.dumps(body).replace(json.dumps(_DATA), json_array(data, as_declared=self.name == "v2"), 1).encode()
 
     def decode(self, doc) -> np.ndarray:
         """The explained output of a response document (reshaped from its declared shape)."""

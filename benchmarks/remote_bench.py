@@ -9,6 +9,7 @@ against evaluations / max_batch_rows, retries, and whether remote and local valu
 
     python benchmarks/remote_bench.py                     # ~1 minute once the venv exists
     python benchmarks/remote_bench.py --max-batch-rows 4096 --concurrency 2
+    python benchmarks/remote_bench.py --float32           # FP32 inputs, in their shortest exact text
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def main():
     parser.add_argument("--background-rows", type=int, default=20)
     parser.add_argument("--max-batch-rows", type=int, default=1024)
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--float32", action="store_true",
+                        help="explain float32 inputs: they travel as FP32, the local run sees the same float32 rows")
     args = parser.parse_args()
 
     import joblib
@@ -47,6 +50,8 @@ def main():
     X, y = load_breast_cancer(return_X_y=True)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
     background, rows = X[: args.background_rows], X[100:100 + args.rows]
+    if args.float32:
+        background, rows = background.astype(np.float32), rows.astype(np.float32)
     kwargs = dict(background=background, n_samples=args.samples, random_state=0)
 
     with tempfile.TemporaryDirectory() as work:

@@ -175,6 +175,33 @@ def test_json_array_is_exact(a):
     assert back.tobytes() == a.tobytes()
 
 
+@pytest.mark.parametrize("a", [
+    np.array([[0.1, -0.0, 1e-45], [3.4028235e38, 1 / 3, 16777217.0]], dtype=np.float32),  # extremes, -0.0
+    np.random.default_rng(1).normal(size=(40, 7)).astype(np.float32),                    # the plain path
+    np.tile(np.float32([0.1, 2.5, -7.3]), (6, 3)),                                        # few distinct values
+    np.array([1.0, np.inf, -np.inf, np.nan], dtype=np.float16),
+])
+def test_json_array_as_declared_writes_narrow_floats_shortest(a):
+    """A receiver told the dtype (v2's datatype) reads back every value bit for bit from the
+    shortest text of that dtype: float32 in at most 9 significant digits, not 17."""
+    text = json_array(a, as_declared=True)
+    back = np.asarray(json.loads(text), dtype=a.dtype).reshape(a.shape)
+    assert back.tobytes() == a.tobytes() or (np.isnan(a).any() and np.array_equal(back, a, equal_nan=True))
+    assert len(text) <= len(json_array(a))
+    if a.dtype == np.float32 and np.isfinite(a).all():
+        assert len(text) < 0.75 * len(json_array(a))
+    assert json_array(np.float64([[0.1, 1 / 3]]), as_declared=True) == "[[0.1,0.3333333333333333]]"
+
+
+def test_float32_inputs_reach_a_v2_server_exactly():
+    X = np.random.default_rng(2).normal(size=(30, 4)).astype(np.float32)
+    with LoopbackServer(_rowsum) as server:
+        out = fast(server.url("v2"), dtype="float32")(X)
+        sent = server.log[-1]["rows"]
+    assert sent.dtype == np.float32 and sent.tobytes() == X.tobytes()
+    np.testing.assert_array_equal(out, _rowsum(X))
+
+
 def test_choosing_among_several_outputs():
     model = RemoteModel("http://h:1/v2/models/m")
     doc = {"outputs": [{"name": "a", "shape": [1, 1], "datatype": "FP64", "data": [1.0]},
