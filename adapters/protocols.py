@@ -92,7 +92,7 @@ def json_array(a, *, as_declared=False) -> str:
             return json.dumps(a.tolist(), separators=(",", ":"))
         bits, inverse = flat.view(f"u{a.dtype.itemsize}"), np.arange(flat.size)
     values = bits.view(a.dtype)
-    if narrow:  # NumPy's str of a float32 scalar is its shortest round-trip text; inf and nan as json writes them
+    if narrow:  # str of a NumPy float32 is its shortest round-trip text; inf and nan as json writes them
         texts = np.empty(len(values), dtype=object)
         finite = np.isfinite(values)
         texts[finite] = [str(v) for v in values[finite]]
@@ -165,7 +165,8 @@ class Protocol:
             body, data = {"dataframe_split": {"columns": self.columns, "data": _DATA}}, batch
         else:
             body, data = {"inputs" if self.name == "mlflow" else "instances": _DATA}, batch
-        return json.dumps(body).replace(json.dumps(_DATA), json_array(data, as_declared=self.name == "v2"), 1).encode()
+        numbers = json_array(data, as_declared=self.name == "v2")  # v2 tells the server the dtype
+        return json.dumps(body).replace(json.dumps(_DATA), numbers, 1).encode()
 
     def decode(self, doc) -> np.ndarray:
         """The explained output of a response document (reshaped from its declared shape)."""
