@@ -128,5 +128,6 @@ def main():
           f"pairs (target <= 1.15; best times: {ours_time / ours_model:.3f}); wall time ours / shap: "
           f"{ours_time / shap_time:.3f}")
 
+
 if __name__ == "__main__":
     main()
