@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 
 from blackbox_xai import KernelShapExplainer
-from blackbox_xai.explainers.kernel_shap import (
-    CoalitionPlan,
-    sandwich_std_errors,
-    size_weights,
-    solve_shapley_regression,
-)
+from blackbox_xai.explainers.coalitions import CoalitionPlan, size_weights
+from blackbox_xai.explainers.kernel_shap import sandwich_std_errors, solve_shapley_regression
 
 RNG = np.random.default_rng(11)
 
