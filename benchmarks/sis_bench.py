@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _digits import Timed, digits8, digits28, small_cnn, train_mlp8, train_torch  # noqa: E402
 
 from blackbox_xai import SISExplainer, as_model  # noqa: E402
-from blackbox_xai.explainers.sis import find_sis_from_backselect  # noqa: E402
+from blackbox_xai.explainers.backselect import find_sis_from_backselect  # noqa: E402
 
 
 # --- the peer: reference behaviour ------------------------------------------------------------

@@ -310,7 +310,7 @@ def _naive_backselect(f, x, masked, feature_of_position, state, target):
 def test_vectorised_backselect_matches_a_plain_loop_with_ties_targets_and_uneven_states(groups):
     from blackbox_xai.adapters import as_model
     from blackbox_xai.engine import Engine
-    from blackbox_xai.explainers.sis import backselect_exact
+    from blackbox_xai.explainers.backselect import backselect_exact
     from blackbox_xai.features import FeatureSpace
     from blackbox_xai.maskers import Masker
 

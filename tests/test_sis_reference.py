@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from blackbox_xai import SISExplainer
-from blackbox_xai.explainers.sis import find_sis_from_backselect
+from blackbox_xai.explainers.backselect import find_sis_from_backselect
 from conftest import l2, linreg, total
 
 S125, S126, S200 = np.sqrt(125), np.sqrt(126), np.sqrt(200)

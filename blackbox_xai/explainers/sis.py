@@ -4,17 +4,13 @@ A subset S of features is *sufficient* when ``f(x_S) >= threshold``, where ``x_S
 features of S and masks the rest. ``SISExplainer`` finds a collection of disjoint, minimal-by-
 backward-selection sufficient subsets for each input.
 
-How the work is organised: the SIS collection of one input is a generator that yields what it
-needs evaluated (feature masks, the single-feature removals of a fast-mode step, or a whole exact
-backward selection) and receives the answers. A driver runs the generators of many inputs in
-lockstep and answers their requests together: the exact backward selections of all inputs advance
-as one vectorised loop with one engine call per step, and candidates travel as feature ids, not
-masks, so ``explain_batch`` gives even a tiny model large batches at little cost per step.
-On an executor with several workers (Ray, threads), or on Ray with one, ``explain_batch`` with at
-least as many inputs as workers hands each worker a contiguous part of the inputs to explain in
-lockstep by itself (``Executor.run``): no round trip per step. Fewer inputs than workers split
-each step's candidates across the workers instead. Warnings found on a worker travel back as data
-and are raised by the call.
+The search itself (backward selection, the collection of one input as a generator, the lockstep
+driver of many inputs) is in :mod:`~blackbox_xai.explainers.backselect`; this module holds the
+explainer. On an executor with several workers (Ray, threads), or on Ray with one,
+``explain_batch`` with at least as many inputs as workers hands each worker a contiguous part of
+the inputs to explain in lockstep by itself (``Executor.run``): no round trip per step. Fewer
+inputs than workers split each step's candidates across the workers instead. Warnings found on a
+worker travel back as data and are raised by the call.
 
 Semantics follow the reference implementation, with its three defects fixed: a fully masked input
 that already reaches the threshold is an error (or a warning, by option) instead of an empty SIS;
@@ -35,243 +31,16 @@ from blackbox_xai._validation import (
     check_finite_scalar,
     check_positive_int,
     check_random_state,
-    check_target,
 )
 from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine, _Progress
-from blackbox_xai.exceptions import InformativeMaskError, InsufficientSISWarning
 from blackbox_xai.executors import get_executor
+from blackbox_xai.explainers.backselect import run_lockstep, sis_collection
 from blackbox_xai.explanation import SIS, SISCollection
 from blackbox_xai.features import FeatureSpace, resolve_masked_input
-from blackbox_xai.maskers import Masker, RemovalMasker
+from blackbox_xai.maskers import Masker
 
 MODES = ("exact", "fast")
-
-
-# --- the pure parts ---------------------------------------------------------------------------
-def find_sis_from_backselect(order, values, threshold) -> np.ndarray:
-    """The SIS read off a backward selection: the shortest suffix of the removal ``order`` whose
-    features alone keep ``f >= threshold``, listed last-removed first.
-
-    The last entry (the fully masked state) is included if its value is below the threshold and
-    skipped otherwise; scanning earlier entries stops at the first value ``>= threshold``.
-    """
-    order = np.asarray(order)
-    values = np.asarray(values, dtype=float)
-    picked = []
-    n = len(values)
-    if n and values[-1] < threshold:
-        picked.append(n - 1)
-    for i in range(n - 2, -1, -1):
-        if values[i] >= threshold:
-            break
-        picked.append(i)
-    return order[np.asarray(picked, dtype=np.intp)]
-
-
-class Removals:
-    """A backward selection's request: the model outputs of every single-feature removal from
-    ``state``, one row per remaining feature in increasing feature order. The driver builds them
-    for many inputs at once (:class:`~blackbox_xai.maskers.RemovalMasker`), with no mask per
-    candidate."""
-
-    __slots__ = ("state",)
-
-    def __init__(self, state):
-        self.state = state
-
-
-class Backselect:
-    """A collection's request: the exact backward selection of ``state`` for output ``target``
-    (one feature removed per step, ``r(r+1)/2`` evaluations for r features). The driver answers
-    ``(order, values)`` and runs the backward selections of every input that asks in the same
-    round together (:func:`backselect_exact`)."""
-
-    __slots__ = ("state", "target")
-
-    def __init__(self, state, target):
-        self.state, self.target = state, target
-
-
-def backselect_exact(engine, masker, rows, states, targets, labels):
-    """Exact backward selections of inputs ``rows`` from ``states`` (n, M), vectorised over inputs.
-
-    Each step removes, from every input, the feature whose removal keeps its target output highest
-    (ties: the lowest feature index), with one engine call for every input's candidates. Returns
-    one ``(order, values)`` per input and the evaluations per input.
-    """
-    n = len(rows)
-    states = np.array(states, dtype=bool)
-    r = states.sum(axis=1)
-    steps = int(r.max()) if n else 0
-    order, values = np.zeros((n, steps), dtype=np.intp), np.zeros((n, steps))
-    current = masker.build(rows, states).reshape(n, -1)
-    targets = np.asarray(targets, dtype=np.intp)
-    one_target = targets[0] if n and np.all(targets == targets[0]) else None
-    row_labels = [labels[i] for i in rows]
-    grid = np.empty(states.shape)  # score of each (input, candidate feature); -inf: no candidate
-    for step in range(steps):
-        owner, features = np.nonzero(states)
-        out = engine.evaluate(RemovalMasker(current, masker), owner, features, row_labels)
-        grid.fill(-np.inf)
-        grid[owner, features] = out[:, one_target] if one_target is not None else \
-            out[np.arange(len(owner)), targets[owner]]
-        chosen = grid.argmax(axis=1)  # the first maximum: ties go to the lowest feature index
-        who = np.flatnonzero(r > step)
-        chosen = chosen[who]
-        order[who, step], values[who, step] = chosen, grid[who, chosen]
-        states[who, chosen] = False
-        # in place: the engine has consumed this step's masker (executors finish within evaluate)
-        if masker._identity:
-            current[who, chosen] = masker.masked[chosen]
-        else:
-            drop = masker.feature_of_position == chosen[:, None]
-            current[who] = np.where(drop, masker.masked, current[who])
-    return [(order[i, :r[i]], values[i, :r[i]]) for i in range(n)], r * (r + 1) // 2
-
-
-def backselect_fast(state, target, threshold):
-    """Generator: backward selection that removes blocks of features while far above threshold.
-
-    Each step scores every single-feature removal (as exact mode does), ranks the features by how
-    little their removal lowers f, and tries to remove the top ``k`` at once: the block is kept
-    only if f stays ``>= threshold`` after it (one extra evaluation), else ``k`` is halved. Once
-    even two features cannot go together, the rest proceeds one feature per step, exactly as in
-    exact mode. Features of one block share the value measured after the block.
-    """
-    state = state.copy()
-    remaining = np.flatnonzero(state)
-    order, values = [], []
-    k = max(1, len(remaining) // 2)
-    while len(remaining):
-        scores = (yield Removals(state))[:, target]
-        ranked = np.argsort(-scores, kind="stable")  # ties -> lowest feature index first
-        taken, taken_values = ranked[:1], scores[ranked[:1]]
-        size = min(k, len(remaining) // 2)
-        while k > 1 and size >= 2:
-            trial = state.copy()
-            trial[remaining[ranked[:size]]] = False
-            after = (yield trial[None, :])[0, target]
-            if after >= threshold:
-                taken, taken_values = ranked[:size], np.full(size, after)
-                break
-            size //= 2
-        else:
-            k = 1  # near the threshold: single features from here on
-        if len(taken) > 1:
-            k = len(taken)
-        features = remaining[taken]
-        order.extend(features)
-        values.extend(taken_values)
-        state[features] = False
-        remaining = np.delete(remaining, taken)
-    return np.asarray(order, dtype=np.intp), np.asarray(values, dtype=float)
-
-
-def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, label, notes):
-    """Generator: the disjoint SIS collection of one input.
-
-    Yields feature masks ``(n, M)`` (receives outputs ``(n, K)``), :class:`Removals` and
-    :class:`Backselect` requests; returns ``(target, items)`` with items
-    ``(features, order, values, score)``. Warnings are appended to ``notes`` as ``(message,
-    category)`` for the caller to raise (they may be found on a worker).
-    """
-    n_features = len(initial)
-    probes = [np.ones(n_features, bool), np.zeros(n_features, bool)]
-    if not initial.all():
-        probes.append(initial)
-    out = yield np.stack(probes)
-    target = check_target(target, out.shape[1])
-    if target is None:
-        target = int(np.argmax(out[0]))
-    f_empty = out[1, target]
-    f_current = out[2 if len(probes) == 3 else 0, target]
-    if f_empty >= threshold:
-        message = (
-            f"{label}: the fully masked input already reaches the threshold "
-            f"(f={f_empty:.6g} >= {threshold:.6g} for output {target}), so every subset would be "
-            "sufficient; choose a less informative masked_value or a higher threshold"
-        )
-        if if_masked_sufficient == "raise":
-            raise InformativeMaskError(message)
-        notes.append((message + "; returning no SIS", UserWarning))
-        return target, []
-    items = []
-    current = initial.copy()
-    while f_current >= threshold and current.any():
-        if mode == "exact":
-            order, values = yield Backselect(current, target)
-        else:
-            order, values = yield from backselect_fast(current, target, threshold)
-        features = find_sis_from_backselect(order, values, threshold)
-        sis_mask = np.zeros(n_features, bool)
-        sis_mask[features] = True
-        current = current.copy()
-        current[features] = False
-        out = yield np.stack([sis_mask, current])
-        score, f_current = out[0, target], out[1, target]
-        items.append((features, order, values, float(score)))
-        if score < threshold:
-            notes.append((
-                f"{label}: SIS #{len(items) - 1} of {len(features)} feature(s) scores "
-                f"{score:.6g} < threshold {threshold:.6g} when evaluated alone (non-monotone or "
-                "non-deterministic model); it is flagged sufficient=False",
-                InsufficientSISWarning,
-            ))
-        if len(features) == 0:
-            break
-    return target, items
-
-
-def evaluate_removals(engine, masker, rows, states, labels):
-    """Outputs of every single-feature removal from ``states`` (n, M) of inputs ``rows`` (n,):
-    ``(states.sum(), K)``, grouped by input, features in increasing order within an input."""
-    current = masker.build(rows, states)
-    owner, features = np.nonzero(states)
-    return engine.evaluate(RemovalMasker(current, masker), owner, features, [labels[r] for r in rows])
-
-
-def run_lockstep(engine, masker, generators, rows_of, labels):
-    """Drive generators together: each round, the requests of every generator go to the engine
-    at once: one call for the feature masks, one for the :class:`Removals`, and the
-    :class:`Backselect` requests as one vectorised backward selection.
-
-    Generator ``i`` explains input ``masker.X[rows_of[i]]``. Returns ``(results, n_evaluations)``
-    per generator.
-    """
-    rows_of = np.asarray(rows_of, dtype=np.intp)
-    results = [None] * len(generators)
-    n_evals = np.zeros(len(generators), dtype=np.int64)
-    pending = {i: next(gen) for i, gen in enumerate(generators)}
-    while pending:
-        replies = []  # (generator, reply, evaluations)
-        kinds = {kind: [i for i in pending if type(pending[i]) is kind] for kind in (Backselect, Removals)}
-        if kinds[Backselect]:
-            ids = kinds[Backselect]
-            states = np.stack([pending[i].state for i in ids])
-            found, evals = backselect_exact(engine, masker, rows_of[ids], states,
-                                            [pending[i].target for i in ids], labels)
-            replies += zip(ids, found, evals)
-        if kinds[Removals]:
-            ids = kinds[Removals]
-            states = np.stack([pending[i].state for i in ids])
-            counts = states.sum(axis=1)
-            out = evaluate_removals(engine, masker, rows_of[ids], states, labels)
-            replies += zip(ids, np.split(out, np.cumsum(counts)[:-1]), counts)
-        asks = [i for i in pending if type(pending[i]) is np.ndarray]
-        if asks:
-            sizes = [len(pending[i]) for i in asks]
-            masks = pending[asks[0]] if len(asks) == 1 else np.concatenate([pending[i] for i in asks])
-            out = engine.evaluate(masker, np.repeat(rows_of[asks], sizes), masks, labels)
-            replies += zip(asks, np.split(out, np.cumsum(sizes)[:-1]), sizes)
-        for i, reply, evals in replies:
-            n_evals[i] += evals
-            try:
-                pending[i] = generators[i].send(reply)
-            except StopIteration as stop:
-                results[i] = stop.value
-                del pending[i]
-    return results, n_evals
 
 
 def _explain_here(model, explainer, X, targets, initial_masks, labels):
