@@ -85,6 +85,11 @@ def json_array(a, *, as_declared=False) -> str:
     flat = a.ravel()
     if a.ndim == 0 or flat.size == 0 or a.dtype.kind not in "iuf":
         return json.dumps(a.tolist(), separators=(",", ":"))
+    if a.dtype.itemsize > 8:
+        raise TypeError(
+            f"{a.dtype} values cannot be sent exactly as JSON numbers (readers keep at most float64); "
+            "cast the inputs to float64 or set the remote model's dtype"
+        )
     narrow = as_declared and a.dtype.kind == "f" and a.dtype.itemsize < 8
     bits, inverse = np.unique(flat.view(f"u{a.dtype.itemsize}"), return_inverse=True)
     if 2 * len(bits) > flat.size:

@@ -175,6 +175,11 @@ def test_json_array_is_exact(a):
     assert back.tobytes() == a.tobytes()
 
 
+def test_json_array_refuses_floats_wider_than_float64():
+    with pytest.raises(TypeError, match="cast the inputs to float64"):
+        json_array(np.ones((2, 3), dtype=np.longdouble))
+
+
 @pytest.mark.parametrize("a", [
     np.array([[0.1, -0.0, 1e-45], [3.4028235e38, 1 / 3, 16777217.0]], dtype=np.float32),  # extremes, -0.0
     np.random.default_rng(1).normal(size=(40, 7)).astype(np.float32),                    # the plain path
