@@ -26,6 +26,8 @@ sends plan entries only (a few bytes per feature).
   ``relabel``, groups of background rows see the masks through their own relabelling of the
   features and the outputs come back per group;
 * :class:`ValueMasker` - the plan entries are the new feature values themselves (LIME tabular);
+* :class:`OffsetMasker` - the plan entries are offsets from the input in units of a per-feature
+  scale (LIME tabular's continuous sampling);
 * :class:`WindowMasker` - the plan entries are window corners, the window takes a baseline
   (occlusion);
 * :class:`TextMasker` - boolean masks over the tokens of one document; builds strings.
@@ -74,7 +76,7 @@ class Masker:
 
     @property
     def row_nbytes(self) -> int:
-        return self.X.shape[1] * self.X.itemsize * self.rows_per_entry
+        return self.X.shape[1] * np.dtype(self.dtype).itemsize * self.rows_per_entry
 
     _values = ("X", "masked")  # the arrays whose values end up in the model's inputs
 
@@ -251,6 +253,37 @@ class ValueMasker(Masker):
         flat = self._flat_out(len(rows), out)
         np.copyto(flat, values if self._identity else values[:, self.feature_of_position])
         return flat.reshape((len(rows),) + self.input_shape)
+
+
+class OffsetMasker(Masker):
+    """The plan entries are offsets ``z`` (n, M) in units of ``scale`` (M,): feature ``m`` becomes
+    ``x + scale[m] * z[m]`` at every position of its group (tabular LIME's sampling around x).
+
+    The inputs are exactly those a :class:`ValueMasker` builds from ``z * scale + x`` (computed
+    in float64, then cast to the masker's dtype), but formed a cache-sized block at a time: no
+    (n, M) array of values is allocated and written, only the model's batch.
+    """
+
+    _values = ()  # computed in float64 whatever the dtype: astype changes only the inputs' dtype
+    block_bytes = 64 * 2**10  # float64 temporary per block: stays in cache and in malloc's heap
+
+    def __init__(self, X, scale, space: FeatureSpace):
+        super().__init__(np.asarray(X, dtype=np.float64), np.zeros(space.input_shape), space)
+        self.scale = np.asarray(scale, dtype=np.float64)
+
+    def build(self, rows, offsets, out=None) -> np.ndarray:
+        n = len(rows)
+        flat = self._flat_out(n, out)
+        step = max(1, self.block_bytes // (8 * flat.shape[1]))
+        scale = self.scale if self._identity else self.scale[self.feature_of_position]
+        block = np.empty((min(step, n), flat.shape[1]))
+        for a in range(0, n, step):
+            b = min(a + step, n)
+            z = offsets[a:b] if self._identity else offsets[a:b][:, self.feature_of_position]
+            part = np.multiply(z, scale, out=block[:b - a])
+            part += self.X[rows[a:b]]
+            flat[a:b] = part
+        return flat.reshape((n,) + self.input_shape)
 
 
 class WindowMasker(Masker):

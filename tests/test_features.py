@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blackbox_xai.features import BackgroundMean, FeatureSpace, resolve_masked_input
-from blackbox_xai.maskers import BackgroundMasker, Masker, ValueMasker, WindowMasker
+from blackbox_xai.maskers import BackgroundMasker, Masker, OffsetMasker, ValueMasker, WindowMasker
 
 
 def test_per_element_space():
@@ -150,6 +150,25 @@ def test_value_and_window_maskers():
     got = WindowMasker(X, np.full((3, 4), -1.0), (2, 2)).build(np.zeros(2, np.intp), np.array([[0, 0], [1, 2]]))
     assert (got[0] == -1).sum() == 4 and np.all(got[0][:2, :2] == -1)
     assert np.all(got[1][1:3, 2:4] == -1) and got[1][0, 0] == 0
+
+
+@pytest.mark.parametrize("groups", [None, np.array([[0, 0, 1], [1, 2, 2]])])
+def test_offset_masker_builds_x_plus_scaled_offsets_block_by_block(groups, monkeypatch):
+    """Each input is ``z * scale + x`` computed in float64 (each feature's value at every position
+    of its group), then cast: bit for bit, over several blocks and a short last one."""
+    rng = np.random.default_rng(5)
+    space = FeatureSpace((2, 3), groups)
+    X = rng.normal(size=(2, 2, 3))
+    scale, z = rng.uniform(0.5, 2.0, space.n_features), rng.normal(size=(7, space.n_features))
+    rows = np.array([0, 1, 1, 0, 1, 0, 0])
+    monkeypatch.setattr(OffsetMasker, "block_bytes", 2 * 6 * 8)  # two rows per block
+    masker = OffsetMasker(X, scale, space)
+    expected = (z * scale)[:, space.feature_of_position] + X[rows].reshape(7, -1)
+    for dtype in (np.float64, np.float32):
+        got = masker.astype(dtype).build(rows, z)
+        assert got.dtype == dtype and got.shape == (7, 2, 3)
+        np.testing.assert_array_equal(got.reshape(7, -1), expected.astype(dtype))
+    assert masker.astype(np.float32).row_nbytes * 2 == masker.row_nbytes
 
 
 def test_astype_builds_exactly_the_cast_of_the_float64_inputs():

@@ -37,7 +37,7 @@ from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET
 from blackbox_xai.explainers._base import AttributionExplainer
 from blackbox_xai.explanation import Attribution
 from blackbox_xai.features import FeatureSpace, resolve_masked_input
-from blackbox_xai.maskers import Masker, TextMasker, ValueMasker
+from blackbox_xai.maskers import Masker, OffsetMasker, TextMasker, ValueMasker
 
 MODES = ("tabular", "image", "text")
 _Run = namedtuple("_Run", "n alpha seed")  # one call's validated settings
@@ -281,7 +281,6 @@ class LimeExplainer(AttributionExplainer):
             sigma[sigma == 0] = 1.0
             offsets = rng.standard_normal((n, m))
             offsets[0] = 0.0
-            scaled = offsets * sigma
         else:
             q = {"quartile": 4, "decile": 10}[check_choice(self.discretize, "discretize", ("quartile", "decile"))]
             edges = np.quantile(train, np.linspace(0, 1, q + 1)[1:-1], axis=0)  # (q-1, M)
@@ -289,23 +288,27 @@ class LimeExplainer(AttributionExplainer):
         # categorical columns: values drawn from the training rows (their frequencies)
         if len(cat):
             categories = train[rng.integers(len(train), size=(n, len(cat))), cat[None, :]]
-        masker = engine.prepare(ValueMasker(X.astype(np.float64), FeatureSpace(X.shape[1:])))
         # continuous sampling without categorical columns: every row has the same samples Z (the
-        # offsets) and distances, so one surrogate design serves them all
+        # offsets) and distances, so one surrogate design serves them all, and the model's inputs
+        # x + sigma * Z are formed directly in its batch
         share = self.discretize is None and not len(cat)
+        space = FeatureSpace(X.shape[1:])
+        masker = engine.prepare(OffsetMasker(X, sigma, space) if share else ValueMasker(X.astype(np.float64), space))
         results, surrogate = [], None
         for i, x in enumerate(X):
-            if self.discretize is None:
-                values, Z = scaled + x, offsets
+            if share:
+                plan = Z = offsets
+            elif self.discretize is None:
+                plan, Z = offsets * sigma + x, offsets
             else:
-                values = picks.copy()
-                values[0] = x
-                Z = same_bin(values, x, edges)
+                plan = picks.copy()
+                plan[0] = x
+                Z = same_bin(plan, x, edges)
             if len(cat):
-                values[:, cat] = categories
-                values[0, cat] = x[cat]
+                plan[:, cat] = categories
+                plan[0, cat] = x[cat]
                 Z = Z.copy()
-                Z[:, cat] = values[:, cat] == x[cat]
+                Z[:, cat] = plan[:, cat] == x[cat]
             if surrogate is None or not share:
                 if self.discretize is None:  # standardised offsets; categorical: 1 - same category
                     gap = Z
@@ -316,7 +319,7 @@ class LimeExplainer(AttributionExplainer):
                 else:
                     distances = np.sqrt(m - Z.sum(axis=1))
                 surrogate = self._surrogate(run, Z, distances, 0.75 * np.sqrt(m))
-            outputs = engine.evaluate(masker, np.full(n, i), values, labels)
+            outputs = engine.evaluate(masker, np.full(n, i), plan, labels)
             results.append(self._fit(run, x, surrogate, outputs, targets[i], n,
                                      info={"discretize": self.discretize, "categorical_features": cat.tolist()}))
         return results
