@@ -6,8 +6,8 @@ ship only masks (a few bytes per feature) instead of inputs. ``run`` hands whole
 workers instead (a function of the model, e.g. the SIS of a few inputs), for work whose model
 calls depend on each other and would otherwise cost a round trip each.
 
-* :class:`SerialExecutor` - in this process, one chunk at a time, one input buffer reused across
-  chunks and calls (the default);
+* :class:`SerialExecutor` - in this process, one chunk at a time, one input buffer per thread
+  reused across chunks, calls and explainers (the default);
 * :class:`ThreadExecutor` - chunks on a thread pool, for models that release the GIL (torch,
   NumPy-heavy code, remote calls);
 * :class:`RayExecutor` - chunks on Ray actors that each hold the model once (one machine or a
@@ -23,6 +23,7 @@ import hashlib
 import os
 import pickle
 import sys
+import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor as _Pool
 
@@ -57,30 +58,39 @@ class Executor:
             yield fn(model, *task)
 
 
-class SerialExecutor(Executor):
-    """Evaluate chunks one after another in this process, reusing one input buffer.
+_LOCAL = threading.local()  # each thread's input buffer, reused by its SerialExecutors
+KEEP_BUFFER_BYTES = 16 * 2**20  # a larger buffer is freed after the call instead of kept
 
-    The batch handed to the model is valid only during the call: models must not keep it.
+
+class SerialExecutor(Executor):
+    """Evaluate chunks one after another in this process.
+
+    Each batch is built in one buffer per thread, reused across chunks, calls and explainers:
+    explaining row after row, even with a new explainer per row, writes into memory already
+    mapped and warm in cache instead of fresh pages (LIME with 5,000 samples on 30 features took
+    2.2 ms more per explanation, 15%, when its 600 KB buffer was new each time). Buffers up to
+    ``KEEP_BUFFER_BYTES`` are kept between calls. The batch handed to the model is valid only
+    during the call: models must not keep it.
     """
 
-    def __init__(self):
-        self._buffer = None
-
-    def _buffer_for(self, n, masker):
-        if masker.dtype == object:  # strings: nothing to reuse
-            return None
-        need = n * masker.row_nbytes
-        if self._buffer is None or self._buffer.nbytes < need:
-            self._buffer = np.empty(need, dtype=np.uint8)
-        return self._buffer[:need].view(masker.dtype)
-
     def map(self, model, masker, chunks):
-        for rows, masks in chunks:
-            batch = masker.build(rows, masks, out=self._buffer_for(len(rows), masker))
-            yield masker.reduce(model(batch))
-
-    def __getstate__(self):
-        return {"_buffer": None}
+        if masker.dtype == object:  # strings: nothing to reuse
+            for rows, plan in chunks:
+                yield masker.reduce(model(masker.build(rows, plan)))
+            return
+        # taken from the thread while in use: a model that itself explains gets a buffer of its own
+        buffer, _LOCAL.buffer = getattr(_LOCAL, "buffer", None), None
+        try:
+            for rows, plan in chunks:
+                need = len(rows) * masker.row_nbytes
+                if buffer is None or buffer.nbytes < need:
+                    buffer = None  # freed before the larger one is allocated
+                    buffer = np.empty(need, dtype=np.uint8)
+                batch = masker.build(rows, plan, out=buffer[:need].view(masker.dtype))
+                yield masker.reduce(model(batch))
+        finally:
+            if buffer is not None and buffer.nbytes <= KEEP_BUFFER_BYTES:
+                _LOCAL.buffer = buffer
 
 
 class ThreadExecutor(Executor):
