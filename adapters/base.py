@@ -63,8 +63,10 @@ class Model:
 
     def __call__(self, batch) -> np.ndarray:
         batch = np.asarray(batch)
-        out = self._predict(batch)
-        return self._check_output(out, batch.shape)
+        out = self._check_output(self._predict(batch), batch.shape)
+        # outputs that are a view of the batch (a model returning some of its input columns)
+        # would change when the engine reuses the batch's buffer for the next chunk
+        return out.copy() if np.may_share_memory(out, batch) else out
 
     def _check_output(self, out, batch_shape) -> np.ndarray:
         n = batch_shape[0]

@@ -89,6 +89,12 @@ def test_serial_buffer_is_reused_across_engines_but_not_by_a_nested_call(monkeyp
     assert not np.shares_memory(seen[0], seen[1])
 
 
+def test_outputs_that_view_the_batch_survive_the_next_chunk():
+    masker, rows, masks = setup(10)
+    out = Engine(as_model(lambda batch: batch[:, :2]), batch_size=4).evaluate(masker, rows, masks)
+    np.testing.assert_array_equal(out, np.where(masks, masker.X[rows], 0)[:, :2])
+
+
 def test_thread_executor_gives_identical_outputs():
     masker, rows, masks = setup(50)
     a = Engine(as_model(Recorder()), batch_size=7).evaluate(masker, rows, masks)
