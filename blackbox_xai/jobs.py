@@ -59,15 +59,23 @@ def make_explainer(spec, model):
 
 
 def _describe(explainer) -> dict:
-    """The explainer's method and parameters, for the manifest (arrays by shape and checksum)."""
-    def plain(value):
+    """The explainer's method and parameters, for the manifest (arrays by shape and checksum;
+    parameter objects such as a ``BackgroundMean`` by their type and their own fields, so that a
+    rerun with another background is refused instead of resumed)."""
+    def plain(value, depth=3):
         if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and np.ndim(value) > 1):
             arr = np.asarray(value)
             return {"array": list(arr.shape), "sha1": hashlib.sha1(np.ascontiguousarray(arr)).hexdigest()}
         if isinstance(value, (str, int, float, bool, type(None))):
             return value
         if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
+            return [plain(v, depth) for v in value]
+        if isinstance(value, dict):
+            return {str(k): plain(v, depth - 1) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        fields = getattr(value, "__dict__", None)
+        if depth and fields and not callable(value):
+            return {"type": type(value).__name__,
+                    **{k: plain(v, depth - 1) for k, v in sorted(fields.items()) if not k.startswith("_")}}
         return type(value).__name__
     params = {k: plain(v) for k, v in sorted(vars(explainer).items())
               if k not in ("model", "executor", "progress") and not k.startswith("_")}

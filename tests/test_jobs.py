@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from blackbox_xai import OcclusionExplainer, RayExecutor
+from blackbox_xai import BackgroundMean, OcclusionExplainer, RayExecutor
 from blackbox_xai.jobs import job_status, load_results, run_job
 from conftest import total
 
@@ -48,6 +48,21 @@ def test_serial_job_resumes_and_refuses_a_different_job(tmp_path):
         run_job(total, X, SPEC, tmp_path, shard_size=2, executor="serial")
     with pytest.raises(ValueError, match="different job"):
         run_job(total, X[:5], {"method": "occlusion", "window": 3}, tmp_path, shard_size=2)
+
+
+def test_a_different_background_mean_is_a_different_job(tmp_path):
+    """Parameter objects are described by their contents: two jobs that differ only in the
+    background behind BackgroundMean must not be mixed in one folder."""
+    data = np.random.default_rng(1).uniform(0.5, 1, (4, 6))
+    spec = {"method": "sis", "threshold": 0.3, "target": 0}
+    run_job(total, data[:2], {**spec, "masked_value": BackgroundMean(np.zeros((3, 6)))}, tmp_path,
+            shard_size=1, executor="serial", progress=False)
+    with pytest.raises(ValueError, match="different job"):
+        run_job(total, data[:2], {**spec, "masked_value": BackgroundMean(np.full((3, 6), 0.01))},
+                tmp_path, shard_size=1, executor="serial", progress=False)
+    status = run_job(total, data[:2], {**spec, "masked_value": BackgroundMean(np.zeros((3, 6)))},
+                     tmp_path, shard_size=1, executor="serial", progress=False)
+    assert status["complete"]
 
 
 def test_a_shard_that_raises_once_is_retried(tmp_path):
