@@ -16,7 +16,8 @@ METHODS = ("sis", "kernelshap", "lime", "occlusion")
 
 EPILOG = """\
 examples:
-  blackbox-xai explain --model clf.joblib --data X.npy --method sis --threshold 0.9 --out out/sis
+  blackbox-xai explain --model clf.joblib --data X.npy --method sis --threshold 0.9 \\
+      --masked-value mean --background X_train.npy --out out/sis
   blackbox-xai explain --model net.pt --data images.npy --method occlusion --window 4 4 \\
       --strides 2 2 --out out/occ --workers 2
   blackbox-xai explain --model gbm.joblib --data X.npy --method kernelshap --n-samples 2048 \\
@@ -71,10 +72,13 @@ def explainer_spec(args, data) -> dict:
     spec = {"method": args.method}
     if args.target is not None:
         spec["target"] = args.target
+    masked = masked_value(args, data)
     if args.method == "sis":
         if args.threshold is None:
             raise ValueError("--method sis needs --threshold")
         spec.update(threshold=args.threshold, mode=args.mode)
+        if masked is not None:
+            spec["masked_value"] = masked
     elif args.method == "kernelshap":
         background = load_data(args.background) if args.background else data[: args.background_rows]
         spec.update(background=background, random_state=args.random_state,
@@ -89,7 +93,28 @@ def explainer_spec(args, data) -> dict:
         if not args.window:
             raise ValueError("--method occlusion needs --window (e.g. --window 4 4)")
         spec.update(window=tuple(args.window), strides=tuple(args.strides) if args.strides else None)
+        if masked is not None:
+            spec["baseline"] = masked
     return spec
+
+
+def masked_value(args, data):
+    """``--masked-value``: None (the explainer's default, 0), a number, the mean input of
+    ``--background`` (else of the data) for ``mean``, or one input's values from a .npy file."""
+    value = args.masked_value
+    if value is None:
+        return None
+    if args.method not in ("sis", "occlusion"):
+        raise ValueError(f"--masked-value applies to --method sis and occlusion, not {args.method}")
+    if value == "mean":
+        rows = load_data(args.background) if args.background else data
+        return np.asarray(rows, dtype=float).mean(axis=0)
+    if value.endswith(".npy"):
+        return load_data(value)
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"--masked-value must be a number, 'mean' or a .npy file, got {value!r}") from None
 
 
 def _explain(args):
@@ -168,7 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--threshold", type=float, help="sis: the sufficiency threshold")
     ex.add_argument("--mode", default="exact", choices=("exact", "fast"), help="sis: search mode")
     ex.add_argument("--n-samples", type=int, help="kernelshap: coalitions (default auto); lime: samples")
-    ex.add_argument("--background", help="kernelshap: background .npy; lime: training data .npy")
+    ex.add_argument("--masked-value", metavar="VALUE",
+                    help="sis: the value of masked features; occlusion: the baseline. A number "
+                    "(default 0), 'mean' (the mean row of --background, else of --data: the usual "
+                    "training-mean masking) or a .npy file holding one input")
+    ex.add_argument("--background", help="kernelshap: background .npy; lime: training data .npy; "
+                    "--masked-value mean: the rows to average")
     ex.add_argument("--background-rows", type=int, default=50,
                     help="kernelshap without --background: the first N rows of the data (default 50)")
     ex.add_argument("--lime-mode", default="tabular", choices=("tabular", "image"))

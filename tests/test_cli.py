@@ -6,7 +6,7 @@ import joblib
 import numpy as np
 import pytest
 
-from blackbox_xai import SISExplainer
+from blackbox_xai import BackgroundMean, OcclusionExplainer, SISExplainer
 from blackbox_xai.cli import main
 from blackbox_xai.jobs import load_results
 
@@ -47,6 +47,30 @@ def test_cli_occlusion_and_kernelshap(saved, capsys):
     assert len(load_results(tmp / "shap")) == 5
     assert main(["show", str(tmp / "shap")]) == 0
     assert "top |values|" in capsys.readouterr().out
+
+
+def test_cli_masked_value(saved, capsys):
+    """--masked-value: the training mean (of --background) for SIS, a number as occlusion's
+    baseline; the results equal the explainers' own with the same setting."""
+    clf, X, tmp = saved
+    train = X[::-1] * 0.5
+    np.save(tmp / "train.npy", train)
+    base = ["explain", "--model", str(tmp / "clf.joblib"), "--data", str(tmp / "X.npy"), "--no-progress"]
+    assert main([*base, "--method", "sis", "--threshold", "0.6", "--mode", "fast", "--masked-value", "mean",
+                 "--background", str(tmp / "train.npy"), "--out", str(tmp / "sis")]) == 0
+    expected = SISExplainer(clf, 0.6, mode="fast", masked_value=BackgroundMean(train)).explain_batch(X)
+    for got, want in zip(load_results(tmp / "sis"), expected):
+        assert [s.features.tolist() for s in got] == [s.features.tolist() for s in want]
+        np.testing.assert_array_equal(got.masked_input, train.mean(axis=0))
+    assert main([*base, "--method", "occlusion", "--window", "4", "--masked-value", "0.5",
+                 "--out", str(tmp / "occ")]) == 0
+    want = OcclusionExplainer(clf, 4, baseline=0.5).explain(X[0]).values
+    np.testing.assert_array_equal(load_results(tmp / "occ")[0].values, want)
+    assert main([*base, "--method", "sis", "--threshold", "0.6", "--masked-value", "zero",
+                 "--out", str(tmp / "bad")]) == 2
+    assert "--masked-value must be a number, 'mean' or a .npy file" in capsys.readouterr().err
+    assert main([*base, "--method", "kernelshap", "--masked-value", "0", "--out", str(tmp / "bad")]) == 2
+    assert "applies to --method sis and occlusion" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_line(saved, capsys):
