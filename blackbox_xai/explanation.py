@@ -99,7 +99,7 @@ class SISCollection(Sequence):
         sizes = [s.size for s in self._items]
         return (
             f"SISCollection({len(self)} SIS, sizes={sizes}, target={self.target}, "
-            f"threshold={self.threshold:g}, n_evaluations={self.n_evaluations})"
+            f"threshold={float(self.threshold)!r}, n_evaluations={self.n_evaluations})"
         )
 
     def masked_inputs(self) -> np.ndarray:

@@ -100,6 +100,12 @@ def test_attribution_load_refuses_other_files(tmp_path):
         Attribution.load(path)
 
 
+def test_sis_collection_repr_shows_the_threshold_as_given():
+    sis = SISCollection([], x=np.zeros(2), masked_input=np.zeros(2), target=0,
+                        threshold=np.float64(0.999999999), n_evaluations=2)
+    assert repr(sis) == "SISCollection(0 SIS, sizes=[], target=0, threshold=0.999999999, n_evaluations=2)"
+
+
 def test_to_shap_explanation():
     shap = pytest.importorskip("shap")
     _, pixels, _ = _attributions()
