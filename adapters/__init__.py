@@ -21,15 +21,17 @@ __all__ = ["as_model", "Model", "CallableModel", "SklearnModel", "TorchModel", "
 
 
 def _bound_classifier_predict(obj):
-    """The classifier behind ``obj`` when obj is ``clf.predict`` of a fitted sklearn classifier."""
-    if not inspect.ismethod(obj) or obj.__name__ != "predict":
+    """``(classifier, method)`` when obj is ``clf.predict`` of a fitted sklearn classifier that has
+    ``predict_proba`` (else ``decision_function``): the method explained instead of the labels."""
+    if not inspect.ismethod(obj) or obj.__name__ != "predict" or not is_sklearn_estimator(obj.__self__):
         return None
-    owner = obj.__self__
-    if is_sklearn_estimator(owner) and hasattr(owner, "predict_proba"):
-        from sklearn.base import is_classifier
+    from sklearn.base import is_classifier
 
-        if is_classifier(owner):
-            return owner
+    owner = obj.__self__
+    if is_classifier(owner):
+        for method in ("predict_proba", "decision_function"):
+            if hasattr(owner, method):
+                return owner, method
     return None
 
 
@@ -52,7 +54,9 @@ def as_model(obj, **options) -> Model:
         A bound prediction method of a scikit-learn estimator (``clf.predict_proba``,
         ``reg.predict``, ...) gets the estimator's adapter. A bound ``clf.predict`` of a
         classifier is read through ``clf.predict_proba`` (class labels cannot be explained by a
-        threshold), with a one-line :class:`AdapterNote`.
+        threshold), or ``clf.decision_function`` where it has no ``predict_proba`` (an SVC
+        without ``probability=True``, LinearSVC, RidgeClassifier), with a one-line
+        :class:`AdapterNote`.
     **options
         Passed to the adapter: ``method`` and ``chunk_bytes`` for sklearn; ``device``, ``dtype``,
         ``postprocess`` for torch; ``batch_size`` and, for callables, ``output_kind``; for URLs those of
@@ -73,14 +77,16 @@ def as_model(obj, **options) -> Model:
         return TorchModel(obj, **options)
     if is_sklearn_estimator(obj):
         return SklearnModel(obj, **options)
-    clf = _bound_classifier_predict(obj)
-    if clf is not None:
+    mapped = _bound_classifier_predict(obj)
+    if mapped is not None:
+        clf, method = mapped
+        why = "" if method == "predict_proba" else f" ({type(clf).__name__} has no predict_proba)"
         warnings.warn(
-            f"{type(clf).__name__}.predict returns class labels; explaining predict_proba instead",
+            f"{type(clf).__name__}.predict returns class labels; explaining {method} instead{why}",
             AdapterNote,
             stacklevel=2,
         )
-        return SklearnModel(clf, method="predict_proba", **options)
+        return SklearnModel(clf, method=method, **options)
     bound = _bound_sklearn_method(obj)
     # e.g. clf.predict_proba: the estimator's adapter (image inputs, input_dtype, chunk_bytes)
     if bound is not None and set(options) <= {"batch_size", "chunk_bytes"}:

@@ -55,6 +55,18 @@ def test_bound_predict_of_classifier_is_mapped_with_a_note(wine):
     np.testing.assert_allclose(model(X[:3]), clf.predict_proba(X[:3]))
 
 
+def test_bound_predict_of_classifier_without_probabilities_reads_its_margins(wine):
+    """As ``as_model(clf)`` does: class labels are never explained as if they were scores."""
+    from sklearn.linear_model import RidgeClassifier
+
+    X, y = wine
+    clf = RidgeClassifier().fit(X, y)
+    with pytest.warns(AdapterNote, match="explaining decision_function instead .RidgeClassifier has no predict_proba"):
+        model = as_model(clf.predict)
+    assert model.method == "decision_function" and model.method == as_model(clf).method
+    np.testing.assert_allclose(model(X[:3]), clf.decision_function(X[:3]))
+
+
 def test_regressor_and_decision_function(wine):
     X, y = wine
     reg = LinearRegression().fit(X, y)
