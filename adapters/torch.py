@@ -39,6 +39,20 @@ def _numpy_dtype(torch, dtype):
         return None
 
 
+def _check_device(torch, device):
+    """``device`` as a torch.device, or a clear error where this process has no such GPU (torch's
+    own is an AssertionError "Torch not compiled with CUDA enabled" or "invalid device ordinal")."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index is not None and device.index >= count):
+            raise RuntimeError(
+                f"device {str(device)!r} asked for, but torch sees {count} CUDA device(s) here"
+                f"{' (a CPU build of torch, or no GPU)' if count == 0 else ''}; use device='cpu'"
+            )
+    return device
+
+
 class TorchModel(Model):
     """Adapter for a ``torch.nn.Module``.
 
@@ -73,7 +87,7 @@ class TorchModel(Model):
         params = list(module.parameters())
         if device is None:
             device = params[0].device if params else torch.device("cpu")
-        device = torch.device(device)
+        device = _check_device(torch, device)
         if dtype is None:
             floating = [p.dtype for p in params if p.is_floating_point()]
             dtype = floating[0] if floating else torch.float32
@@ -89,8 +103,9 @@ class TorchModel(Model):
     def to_device(self, device):
         """Move the module to ``device`` (a Ray worker given a GPU calls this with "cuda")."""
         torch = _import_torch()
-        self.module = self.module.to(torch.device(device))
-        self.device = str(torch.device(device))
+        device = _check_device(torch, device)
+        self.module = self.module.to(device)
+        self.device = str(device)
         return self
 
     def _forward(self, torch, chunk):

@@ -134,6 +134,12 @@ def test_torch_errors():
         as_model(TwoHeads())(np.ones((2, 2)))
     with pytest.raises(ValueError, match="postprocess must be one of"):
         as_model(torch.nn.Linear(2, 2), postprocess="relu")
+    # a GPU this process does not have: one clear error, not torch's AssertionError
+    missing = f"cuda:{torch.cuda.device_count()}"
+    with pytest.raises(RuntimeError, match=f"device '{missing}' asked for, but torch sees"):
+        as_model(torch.nn.Linear(2, 2), device=missing)
+    with pytest.raises(RuntimeError, match="use device='cpu'"):
+        as_model(torch.nn.Linear(2, 2)).to_device(missing)
 
 
 def test_input_dtype_is_declared_only_where_the_model_converts_to_it(wine):
