@@ -27,6 +27,24 @@ def test_study_headless_report_references_only_existing_files(tmp_path, capsys):
         assert (tmp_path / name).is_file()
 
 
+def test_study_models_are_seeded_without_touching_the_global_rng():
+    import torch
+
+    from blackbox_xai.analysis.cnn_vs_mlp import make_models, train
+
+    X = np.random.default_rng(0).random((32, 1, 28, 28), dtype=np.float32)
+    y = np.arange(32) % 10
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a, b = make_models(seed=1), make_models(seed=1)
+    for net in (a["MLP"], b["MLP"]):
+        train(net, X, y, epochs=1, seed=2)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG as it was
+    for p, q in zip(a["MLP"].parameters(), b["MLP"].parameters()):
+        assert torch.equal(p, q)  # same seeds, same weights
+    assert not torch.equal(make_models(seed=3)["CNN"][0].weight, a["CNN"][0].weight)
+
+
 def test_compare_models_on_two_functions():
     X = np.random.default_rng(0).random((6, 10)) * 2
 

@@ -56,12 +56,12 @@ def make_models(seed=0):
     import torch
     import torch.nn as nn
 
-    torch.manual_seed(seed)  # the initial weights
-
-    cnn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
-    mlp = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 128), nn.ReLU(), nn.Linear(128, 10))
+    with torch.random.fork_rng(devices=[]):  # the caller's global torch RNG is left as it was
+        torch.manual_seed(seed)  # the initial weights
+        cnn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
+        mlp = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 128), nn.ReLU(), nn.Linear(128, 10))
     return {"CNN": cnn, "MLP": mlp}
 
 
@@ -70,20 +70,23 @@ def train(net, X, y, *, epochs, seed=0, lr=2e-3, batch=64):
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # multithreaded CPU kernels sum in varying order: not reproducible
-    torch.manual_seed(seed)
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y).long()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    order = torch.Generator().manual_seed(seed)
-    net.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(Xt), generator=order)
-        for i in range(0, len(Xt), batch):
-            idx = perm[i:i + batch]
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(Xt[idx]), yt[idx]).backward()
-            opt.step()
-    net.eval()
-    torch.set_num_threads(threads)
+    try:
+        with torch.random.fork_rng(devices=[]):  # seeded (dropout, if any); the caller's RNG kept
+            torch.manual_seed(seed)
+            Xt, yt = torch.from_numpy(X), torch.from_numpy(y).long()
+            opt = torch.optim.Adam(net.parameters(), lr=lr)
+            order = torch.Generator().manual_seed(seed)
+            net.train()
+            for _ in range(epochs):
+                perm = torch.randperm(len(Xt), generator=order)
+                for i in range(0, len(Xt), batch):
+                    idx = perm[i:i + batch]
+                    opt.zero_grad()
+                    torch.nn.functional.cross_entropy(net(Xt[idx]), yt[idx]).backward()
+                    opt.step()
+            net.eval()
+    finally:
+        torch.set_num_threads(threads)
     return net
 
 
