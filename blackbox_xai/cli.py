@@ -138,8 +138,9 @@ def _print_status(out, status):
 
 
 def _compare(args):
-    from blackbox_xai.analysis.cnn_vs_mlp import run
+    from blackbox_xai.analysis.cnn_vs_mlp import run, use_headless_backend
 
+    use_headless_backend()
     run(args)
 
 

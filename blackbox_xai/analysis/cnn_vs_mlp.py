@@ -157,10 +157,7 @@ def _one_digit(args, digit, images, models, explainer):
 
 def _figures(out, digit, result):
     """PNGs: example SIS per model, a montage per cluster. Returns their file names."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
+    try:  # the caller's backend (a notebook's stays); scripts and the command line set Agg
         import matplotlib.pyplot as plt
     except ImportError:
         print("(install matplotlib for the figures)")
@@ -235,6 +232,17 @@ def write_report(out, summary) -> str:
     return path
 
 
+def use_headless_backend():
+    """Draw off-screen (the study only writes PNG files): for scripts and the command line, not
+    for :func:`run` itself, which leaves a notebook's backend alone."""
+    try:
+        import matplotlib
+    except ImportError:
+        return
+    matplotlib.use("Agg")
+
+
 def main(argv=None):
     parser = add_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    use_headless_backend()
     return run(parser.parse_args(argv))
