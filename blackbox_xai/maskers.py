@@ -213,8 +213,8 @@ class BackgroundMasker(Masker):
         Rows are laid out group by group, then entry by entry, then background row by row."""
         n, p = len(rows), self.X.shape[1]
         flat = self._flat_out(n * len(self.background), out)
-        one = n and rows[0] == rows[-1] and np.all(rows == rows[0])  # one input: x ^ b once, 2 passes
-        x = _uint_view(self.X[rows[0]] if one else self.X[rows][:, None, :])
+        one = n and rows[0] == rows[-1] and np.all(rows == rows[0])  # one input: x ^ b once
+        x = _uint_view(self.X[rows[0]] if one else self.X[rows])  # (P,) or (n, P)
         # every group's kept positions at once, as all-ones / all-zeros words, group by group
         # (G, n, P): each group's pass then reads its own contiguous block (laid out (n, G, P), the
         # G passes read every cache line of all groups' words: twice the build time at G = 8)
@@ -223,16 +223,28 @@ class BackgroundMasker(Masker):
         word = np.dtype(f"u{flat.itemsize}")
         keeps = np.empty(kept.shape, dtype=word)
         np.subtract(word.type(0), kept.view(np.uint8), out=keeps, dtype=word, casting="unsafe")  # 0 - 1: all ones
+        repeats, scratch = {}, None
         for g, (a, b) in enumerate(zip(self._bounds[:-1], self._bounds[1:])):
-            bits = _uint_view(flat[n * a: n * b]).reshape(n, b - a, p)
-            background = _uint_view(self.background[a:b])[None]
-            keep = keeps[g][:, None, :]
-            if one:
-                np.bitwise_and(keep, x ^ background, out=bits)
-            else:
-                np.bitwise_xor(x, background, out=bits)
-                np.bitwise_and(bits, keep, out=bits)
-            np.bitwise_xor(bits, background, out=bits)
+            k = b - a
+            if k not in repeats:
+                repeats[k] = np.repeat(np.arange(n), k)
+            # each entry's keep words copied once per background row first: the operations below
+            # then run over whole (k, P) blocks, where an (n, 1, P) operand broadcast over the k
+            # rows would be applied P values at a time (30 features: the build took 1.4x longer)
+            bits = _uint_view(flat[n * a: n * b])
+            _gather(keeps[g], repeats[k], bits)
+            blocks = bits.reshape(n, k, p)
+            background = _uint_view(self.background[a:b])
+            if one:  # b ^ ((x ^ b) & keep)
+                np.bitwise_and(blocks, x ^ background, out=blocks)
+                np.bitwise_xor(blocks, background, out=blocks)
+            else:  # (b & ~keep) ^ (x & keep), x one per entry
+                np.bitwise_and(blocks, background, out=blocks)
+                np.bitwise_xor(blocks, background, out=blocks)
+                if scratch is None:
+                    scratch = np.empty((n * int(np.diff(self._bounds).max()), p), dtype=word)
+                _gather(x & keeps[g], repeats[k], scratch[: n * k])
+                np.bitwise_xor(bits, scratch[: n * k], out=bits)
         return flat.reshape((n * len(self.background),) + self.input_shape)
 
     def reduce(self, outputs) -> np.ndarray:
