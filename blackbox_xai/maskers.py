@@ -223,7 +223,7 @@ class BackgroundMasker(Masker):
         word = np.dtype(f"u{flat.itemsize}")
         keeps = np.empty(kept.shape, dtype=word)
         np.subtract(word.type(0), kept.view(np.uint8), out=keeps, dtype=word, casting="unsafe")  # 0 - 1: all ones
-        repeats, scratch = {}, None
+        repeats = {}
         for g, (a, b) in enumerate(zip(self._bounds[:-1], self._bounds[1:])):
             k = b - a
             if k not in repeats:
@@ -238,13 +238,10 @@ class BackgroundMasker(Masker):
             if one:  # b ^ ((x ^ b) & keep)
                 np.bitwise_and(blocks, x ^ background, out=blocks)
                 np.bitwise_xor(blocks, background, out=blocks)
-            else:  # (b & ~keep) ^ (x & keep), x one per entry
+            else:  # (b & ~keep) ^ (x & keep), x one per entry (broadcast: one slow pass of three)
                 np.bitwise_and(blocks, background, out=blocks)
                 np.bitwise_xor(blocks, background, out=blocks)
-                if scratch is None:
-                    scratch = np.empty((n * int(np.diff(self._bounds).max()), p), dtype=word)
-                _gather(x & keeps[g], repeats[k], scratch[: n * k])
-                np.bitwise_xor(bits, scratch[: n * k], out=bits)
+                np.bitwise_xor(blocks, (x & keeps[g])[:, None, :], out=blocks)
         return flat.reshape((n * len(self.background),) + self.input_shape)
 
     def reduce(self, outputs) -> np.ndarray:
