@@ -66,6 +66,8 @@ def _describe(explainer) -> dict:
         if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and np.ndim(value) > 1):
             arr = np.asarray(value)
             return {"array": list(arr.shape), "sha1": hashlib.sha1(np.ascontiguousarray(arr)).hexdigest()}
+        if isinstance(value, np.generic):  # np.int64(2048): not an int, and not to be read as its type
+            value = value.item()
         if isinstance(value, (str, int, float, bool, type(None))):
             return value
         if isinstance(value, (list, tuple)):

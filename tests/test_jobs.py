@@ -50,7 +50,7 @@ def test_serial_job_resumes_and_refuses_a_different_job(tmp_path):
         run_job(total, X[:5], {"method": "occlusion", "window": 3}, tmp_path, shard_size=2)
 
 
-def test_a_different_background_mean_is_a_different_job(tmp_path):
+def test_parameters_are_compared_by_value_background_mean_and_numpy_scalars(tmp_path):
     """Parameter objects are described by their contents: two jobs that differ only in the
     background behind BackgroundMean must not be mixed in one folder."""
     data = np.random.default_rng(1).uniform(0.5, 1, (4, 6))
@@ -63,6 +63,12 @@ def test_a_different_background_mean_is_a_different_job(tmp_path):
     status = run_job(total, data[:2], {**spec, "masked_value": BackgroundMean(np.zeros((3, 6)))},
                      tmp_path, shard_size=1, executor="serial", progress=False)
     assert status["complete"]
+    # NumPy scalars by value, not by type: another window is another job
+    occlusion = {"method": "occlusion", "window": np.int64(2)}
+    run_job(total, X[:2], occlusion, tmp_path / "occ", shard_size=1, executor="serial", progress=False)
+    with pytest.raises(ValueError, match="different job"):
+        run_job(total, X[:2], {**occlusion, "window": np.int64(3)}, tmp_path / "occ", shard_size=1,
+                executor="serial", progress=False)
 
 
 def test_a_shard_that_raises_once_is_retried(tmp_path):
