@@ -6,7 +6,9 @@ import time
 
 from sklearn.datasets import load_digits
 
-from blackbox_xai.analysis.cnn_vs_mlp import digits28, make_models, train  # noqa: F401 (re-exported)
+from blackbox_xai.analysis.cnn_vs_mlp import digits28, make_models, train
+
+__all__ = ["Timed", "digits8", "digits28", "small_cnn", "train_mlp8", "train_torch"]
 
 
 def digits8():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import importlib.util
 import json
 import os
 import time
@@ -99,10 +100,8 @@ def accuracy(net, X, y):
 
 def run(args) -> dict:
     """Run the study; returns a summary dict (also written to ``settings.json``)."""
-    try:
-        import torch  # noqa: F401 - fail here, clearly, before any work
-    except ImportError as exc:
-        raise ImportError("the CNN-vs-MLP study trains torch models: pip install torch==2.13.0") from exc
+    if importlib.util.find_spec("torch") is None:  # fail here, clearly, before any work
+        raise ImportError("the CNN-vs-MLP study trains torch models: pip install torch==2.13.0")
     from sklearn.model_selection import train_test_split
 
     from blackbox_xai.adapters import as_model
