@@ -2,6 +2,10 @@
 
 Each invariant is a checker function; every checker has a companion test showing that it fails on
 a deliberately broken explainer, so none of them can pass vacuously.
+
+The table's models (``l2``, ``total``) compute each row by itself, so any chunking of the calls gives
+the same bits: the checks below hold the library's own arithmetic to bit-identity. Models whose
+rows depend on their call (BLAS) are held to ``helpers.assert_close_across_calls`` instead.
 """
 import pickle
 

@@ -11,6 +11,7 @@ from blackbox_xai import KernelShapExplainer, SISExplainer, as_model
 from blackbox_xai.adapters import RemoteModel
 from blackbox_xai.adapters.protocols import json_array, parse_url, v2_datatype
 from blackbox_xai.exceptions import RemoteModelError
+from helpers import assert_close_across_calls
 from loopback import LoopbackServer
 
 
@@ -85,7 +86,7 @@ def test_pickles_without_connections_and_splits_concurrency():
     assert model.for_copies(1) is model
 
 
-# -- protocols: remote == local, exactly ---------------------------------------------------------
+# -- protocols: remote == local, to the last bits a BLAS may change -------------------------------------------------------
 @pytest.mark.parametrize("protocol", ["v2", "mlflow", "tfserving"])
 def test_remote_kernel_shap_equals_local(clf, protocol):
     clf, X = clf
@@ -94,8 +95,8 @@ def test_remote_kernel_shap_equals_local(clf, protocol):
         kwargs = dict(background=X[:20], n_samples=256, random_state=0)
         a = KernelShapExplainer(remote, **kwargs).explain(X[25])
         b = KernelShapExplainer(clf, **kwargs).explain(X[25])
-        np.testing.assert_array_equal(a.values, b.values)
-        assert a.base_value == b.base_value
+        assert_close_across_calls(a.values, b.values)
+        assert_close_across_calls(a.base_value, b.base_value)
         # each request carried at most max_batch_rows rows, and every evaluation was sent once
         sizes = [len(r["rows"]) for r in server.log]
         assert max(sizes) <= 500 and sum(sizes) == a.n_evaluations
@@ -135,7 +136,7 @@ def test_lime_and_occlusion_remote_equal_local(clf):
             got = explainer(fast(server.url("v2"), max_batch_rows=64), **kwargs).explain(x)
             sent = server.log[0]["body"]["inputs"][0]
         want = explainer(fn, **kwargs).explain(x)
-        np.testing.assert_array_equal(got.values, want.values)
+        assert_close_across_calls(got.values, want.values)
         assert sent["datatype"] == ("BYTES" if isinstance(x, str) else "FP64")
 
 
@@ -368,7 +369,7 @@ def test_remote_model_on_ray_workers(ray_local, clf, tmp_path):
         assert server.max_in_flight <= 2
     b = KernelShapExplainer(clf, **kwargs).explain_batch(X[:8])
     for got, want in zip(a + load_results(tmp_path), b[:4] + b):
-        np.testing.assert_array_equal(got.values, want.values)
+        assert_close_across_calls(got.values, want.values)
 
 
 def test_cli_explains_a_served_model(clf, tmp_path, capsys):
@@ -386,4 +387,4 @@ def test_cli_explains_a_served_model(clf, tmp_path, capsys):
     assert code == 0 and "4/4 rows" in capsys.readouterr().out
     want = KernelShapExplainer(clf, X[:10], n_samples=64, random_state=0).explain_batch(X[:4])
     for got, ref in zip(load_results(tmp_path / "job"), want):
-        np.testing.assert_array_equal(got.values, ref.values)
+        assert_close_across_calls(got.values, ref.values)
