@@ -5,6 +5,12 @@ catch those keep working.
 """
 
 
+class InvalidParameterError(ValueError, TypeError):
+    """A parameter has a value outside its declared constraints (a ValueError and a TypeError, as
+    scikit-learn's, so code that catches either keeps working). The message names the parameter,
+    what it accepts and what came."""
+
+
 class ModelError(RuntimeError):
     """The model raised while evaluating masked inputs (the original exception is chained)."""
 

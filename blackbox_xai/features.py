@@ -42,23 +42,24 @@ class BackgroundMean:
         return f"BackgroundMean(<{np.shape(self.background)}>)"
 
 
-def resolve_masked_input(masked_value, input_shape, dtype=np.float64) -> np.ndarray:
+def resolve_masked_input(masked_value, input_shape, dtype=np.float64, name="masked_value") -> np.ndarray:
     """The fully masked input: ``masked_value`` (None -> 0, scalar, array broadcastable to the
-    input, or :class:`BackgroundMean`) broadcast to ``input_shape``."""
+    input, or :class:`BackgroundMean`) broadcast to ``input_shape``; ``name`` is the parameter's
+    name in messages."""
     input_shape = tuple(input_shape)
     if masked_value is None:
         value = np.zeros(input_shape)
     elif isinstance(masked_value, BackgroundMean):
         value = masked_value.resolve(input_shape)
     elif isinstance(masked_value, numbers.Real) and not isinstance(masked_value, bool):
-        value = check_array(np.full(input_shape, float(masked_value)), "masked_value")
+        value = check_array(np.full(input_shape, float(masked_value)), name)
     else:
-        value = check_array(masked_value, "masked_value", min_ndim=0)
+        value = check_array(masked_value, name, min_ndim=0)
     try:
         full = np.broadcast_to(value, input_shape)
     except ValueError:
         raise ValueError(
-            f"masked_value has shape {np.shape(value)} but x has shape {input_shape}; "
+            f"{name} has shape {np.shape(value)} but x has shape {input_shape}; "
             "it must be a scalar or broadcastable to x"
         ) from None
     return np.array(full, dtype=dtype)

@@ -170,7 +170,7 @@ def test_errors():
         LimeExplainer(model, mode="image").explain(np.ones((5, 6, 7)))
     with pytest.raises(ValueError, match="segmentation must be"):
         LimeExplainer(model, mode="image", segmentation=np.zeros((2, 2), int)).explain(np.ones((4, 4)))
-    with pytest.raises(ValueError, match="n_samples must be at least 2"):
+    with pytest.raises(ValueError, match=r"n_samples of LimeExplainer must be an int in \[2, inf\)"):
         LimeExplainer(model, np.ones((5, 3)), n_samples=1).explain(np.ones(3))
     with pytest.raises(ValueError, match="alpha"):
         LimeExplainer(model, np.ones((5, 3)), alpha=-1.0).explain(np.ones(3))

@@ -79,7 +79,7 @@ def test_non_monotone_model_sis_is_reverified_and_flagged():
 # --- errors -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("threshold", [np.nan, np.inf, -np.inf])
 def test_threshold_must_be_finite(threshold):
-    with pytest.raises(ValueError, match="threshold must be finite"):
+    with pytest.raises(ValueError, match="threshold of SISExplainer must be a finite number, got"):
         SISExplainer(total, threshold).explain([1.0, 2.0])
 
 
@@ -106,7 +106,7 @@ def test_initial_mask_shape_mismatch():
 
 
 def test_bad_mode_and_target():
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(ValueError, match="mode of SISExplainer must be one of"):
         SISExplainer(total, 1.0, mode="quick").explain([1.0, 2.0])
     with pytest.raises(ValueError, match="target=3 is out of range for a model with 1 output"):
         SISExplainer(total, 1.0, target=3).explain([1.0, 2.0])

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from blackbox_xai._validation import broadcast_targets, check_array, check_positive_int
+from blackbox_xai._params import ParamsMixin
+from blackbox_xai._validation import broadcast_targets, check_array
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine
 
 
-class AttributionExplainer:
+class AttributionExplainer(ParamsMixin):
     """Base class: subclasses implement ``_explain(X, targets, labels) -> list[Attribution]``.
 
     Execution settings every subclass accepts: ``batch_size``, ``executor``, ``progress``,
@@ -25,12 +26,14 @@ class AttributionExplainer:
         """Explain one input ``x`` (the shape the model takes for one row, without the batch
         axis). ``target``: None (the predicted class), an output index, or "all"; it overrides
         the constructor's."""
+        self._validate_params()
         X = self._check_inputs(x, "x")
         return self._explain(X, [target], ["x"])[0]
 
     def explain_batch(self, X, target=None) -> list:
         """Explain every row of ``X`` (shape ``(N, *input_shape)``); ``target`` is one value for
         all rows or one per row. Returns a list of :class:`~blackbox_xai.explanation.Attribution`."""
+        self._validate_params()
         X = self._check_inputs(X, "X", batch=True)
         return self._explain(X, broadcast_targets(target, len(X)), [f"X[{i}]" for i in range(len(X))])
 
@@ -44,7 +47,7 @@ class AttributionExplainer:
         return self.target if target is None else target
 
     def _engine(self, model) -> Engine:
-        return Engine(model, executor=self.executor, batch_size=check_positive_int(self.batch_size, "batch_size"),
+        return Engine(model, executor=self.executor, batch_size=self.batch_size,
                       memory_budget=self.memory_budget, progress=self.progress)
 
     def _explain(self, X, targets, labels):  # pragma: no cover - abstract

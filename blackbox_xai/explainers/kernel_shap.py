@@ -29,9 +29,13 @@ import numpy as np
 
 from blackbox_xai._blas import single_blas_thread
 from blackbox_xai._validation import (
+    EXECUTION_CONSTRAINTS,
+    TARGET,
+    ArrayLike,
+    Interval,
+    Options,
+    RandomState,
     check_array,
-    check_choice,
-    check_positive_int,
     check_random_state,
     resolve_target,
     take_target,
@@ -188,6 +192,21 @@ class KernelShapExplainer(AttributionExplainer):
     ``Attribution.info`` holds ``n_coalitions``, ``exact`` and ``link``.
     """
 
+    _parameter_constraints = {
+        "model": "no_validation",  # as_model checks it
+        "background": [ArrayLike()],
+        "n_samples": [Interval(int, 1), Options("auto")],
+        "link": [Options(*LINKS)],
+        "groups": [None, ArrayLike()],
+        "target": TARGET,
+        "background_weights": [None, ArrayLike()],
+        "tol": [None, Interval(float, 0, closed="neither")],
+        "max_samples": [Interval(int, 1)],
+        "n_designs": [Interval(int, 1)],
+        "random_state": [RandomState()],
+        **EXECUTION_CONSTRAINTS,
+    }
+
     def __init__(self, model, background, *, n_samples="auto", link="identity", groups=None,
                  target=None, background_weights=None, tol=None, max_samples=2**14, n_designs=8,
                  batch_size=None, executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET,
@@ -231,16 +250,15 @@ class KernelShapExplainer(AttributionExplainer):
     def _budgets(self, n_features):
         """(initial budget, cap, auto?) in coalitions other than the empty and full ones."""
         every = 2**n_features - 2 if n_features < 62 else np.iinfo(np.int64).max
-        if isinstance(self.n_samples, str):
-            check_choice(self.n_samples, "n_samples", ("auto",))
-            cap = min(check_positive_int(self.max_samples, "max_samples", allow_none=False), every)
+        if self.n_samples == "auto":
+            cap = min(int(self.max_samples), every)
             return min(2 * n_features + 256, cap), cap, True
-        n = check_positive_int(self.n_samples, "n_samples", allow_none=False)
+        n = int(self.n_samples)
         return min(n, every), min(n, every), False
 
     # -- the run -------------------------------------------------------------------------------
     def _explain(self, X, targets, labels):
-        link = check_choice(self.link, "link", LINKS)
+        link = self.link
         model = as_model(self.model)
         input_shape = X.shape[1:]
         dtype = self._float_dtype(X)
@@ -249,7 +267,7 @@ class KernelShapExplainer(AttributionExplainer):
         m = space.n_features
         rng = check_random_state(self.random_state)
         relabel = None
-        designs = min(check_positive_int(self.n_designs, "n_designs", allow_none=False), len(background))
+        designs = min(int(self.n_designs), len(background))
         if designs > 1 and link == "identity":
             relabel = rng.permuted(np.tile(np.arange(m), (designs, 1)), axis=1)
         engine = self._engine(model)

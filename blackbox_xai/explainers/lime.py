@@ -24,10 +24,15 @@ import numpy as np
 
 from blackbox_xai._blas import single_blas_thread
 from blackbox_xai._validation import (
+    EXECUTION_CONSTRAINTS,
+    TARGET,
+    ArrayLike,
+    Instance,
+    Interval,
+    Options,
+    PositiveInts,
+    RandomState,
     check_array,
-    check_choice,
-    check_finite_scalar,
-    check_positive_int,
     resolve_target,
     seed_sequence,
     take_target,
@@ -36,7 +41,7 @@ from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET
 from blackbox_xai.explainers._base import AttributionExplainer
 from blackbox_xai.explanation import Attribution
-from blackbox_xai.features import FeatureSpace, resolve_masked_input
+from blackbox_xai.features import BackgroundMean, FeatureSpace, resolve_masked_input
 from blackbox_xai.maskers import Masker, OffsetMasker, TextMasker, ValueMasker
 
 MODES = ("tabular", "image", "text")
@@ -180,6 +185,25 @@ class LimeExplainer(AttributionExplainer):
         Execution settings (see :class:`~blackbox_xai.engine.Engine`).
     """
 
+    _parameter_constraints = {
+        "model": "no_validation",  # as_model checks it
+        "training_data": [None, ArrayLike()],
+        "mode": [Options(*MODES)],
+        "n_samples": [Interval(int, 2)],  # x and at least one perturbation
+        "kernel_width": [None, Interval(float, 0, closed="neither")],
+        "alpha": [Interval(float, 0)],
+        "discretize": [None, Options("quartile", "decile")],
+        "categorical_features": [None, Instance("a list of column numbers", list, tuple, np.ndarray)],
+        "segmentation": [Options("grid", "slic"), ArrayLike()],  # or an int map of superpixels
+        "grid": [PositiveInts(length=2)],
+        "channel_axis": [None, Interval(int)],
+        "masked_value": [None, ArrayLike(), Instance("a BackgroundMean", BackgroundMean)],
+        "mask_token": [Instance("a string", str)],
+        "target": TARGET,
+        "random_state": [RandomState()],
+        **EXECUTION_CONSTRAINTS,
+    }
+
     def __init__(self, model, training_data=None, *, mode="tabular", n_samples=5000, kernel_width=None,
                  alpha=1.0, discretize=None, categorical_features=None, segmentation="grid", grid=(4, 4),
                  channel_axis=None, masked_value=None, mask_token="", target=None, random_state=None,
@@ -206,7 +230,7 @@ class LimeExplainer(AttributionExplainer):
 
     # -- inputs --------------------------------------------------------------------------------
     def _check_inputs(self, x, name, batch=False):
-        if check_choice(self.mode, "mode", MODES) != "text":
+        if self.mode != "text":
             return super()._check_inputs(x, name, batch)
         docs = list(x) if batch and not isinstance(x, str) else [x]
         if batch and isinstance(x, str):
@@ -218,14 +242,8 @@ class LimeExplainer(AttributionExplainer):
 
     # -- the run -------------------------------------------------------------------------------
     def _explain(self, X, targets, labels):
-        mode = check_choice(self.mode, "mode", MODES)
-        n = check_positive_int(self.n_samples, "n_samples", allow_none=False)
-        if n < 2:
-            raise ValueError(f"n_samples must be at least 2 (x and one perturbation), got {n}")
-        alpha = check_finite_scalar(self.alpha, "alpha")
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
-        run = _Run(n, alpha, seed_sequence(self.random_state))
+        mode = self.mode
+        run = _Run(int(self.n_samples), float(self.alpha), seed_sequence(self.random_state))
         model = as_model(self.model)
         engine = self._engine(model)
         try:
@@ -238,9 +256,7 @@ class LimeExplainer(AttributionExplainer):
 
     def _surrogate(self, run, Z, distances, default_width):
         """``(WeightedRidge, kernel width)`` for the samples ``Z`` at ``distances`` from x."""
-        width = default_width if self.kernel_width is None else check_finite_scalar(self.kernel_width, "kernel_width")
-        if width <= 0:
-            raise ValueError(f"kernel_width must be positive, got {width}")
+        width = default_width if self.kernel_width is None else float(self.kernel_width)
         with single_blas_thread():
             return WeightedRidge(Z, kernel(distances, width), run.alpha), width
 
@@ -283,7 +299,7 @@ class LimeExplainer(AttributionExplainer):
             offsets = rng.standard_normal((n, m))
             offsets[0] = 0.0
         else:
-            q = {"quartile": 4, "decile": 10}[check_choice(self.discretize, "discretize", ("quartile", "decile"))]
+            q = {"quartile": 4, "decile": 10}[self.discretize]
             edges = np.quantile(train, np.linspace(0, 1, q + 1)[1:-1], axis=0)  # (q-1, M)
             picks = train[rng.integers(len(train), size=(n, m)), np.arange(m)]
         # categorical columns: values drawn from the training rows (their frequencies)
@@ -334,7 +350,7 @@ class LimeExplainer(AttributionExplainer):
 
     def _segments(self, x, spatial):
         if isinstance(self.segmentation, str):
-            kind = check_choice(self.segmentation, "segmentation", ("grid", "slic"))
+            kind = self.segmentation
             grid = tuple(int(g) for g in self.grid)
             if kind == "grid":
                 return grid_segments(*spatial, grid)

@@ -11,7 +11,14 @@ import numbers
 
 import numpy as np
 
-from blackbox_xai._validation import resolve_target, take_target
+from blackbox_xai._validation import (
+    EXECUTION_CONSTRAINTS,
+    TARGET,
+    ArrayLike,
+    PositiveInts,
+    resolve_target,
+    take_target,
+)
 from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET
 from blackbox_xai.explainers._base import AttributionExplainer
@@ -21,27 +28,28 @@ from blackbox_xai.maskers import WindowMasker
 
 
 def _per_axis(value, input_shape, name):
-    """An int or a tuple aligned to the trailing axes -> (one positive int per named axis,
-    number of axes named)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (int(value),)
-    value = tuple(value)
-    if not 1 <= len(value) <= len(input_shape) or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in value
-    ):
-        raise ValueError(
-            f"{name} must be a positive int or a tuple of at most {len(input_shape)} positive ints "
-            f"(x has shape {tuple(input_shape)}), got {value!r}"
-        )
+    """An int or a tuple of positive ints (checked by the constraints table), aligned to the
+    trailing axes of ``input_shape`` -> a tuple of ints."""
+    value = (value,) if isinstance(value, numbers.Integral) else tuple(value)
+    if len(value) > len(input_shape):
+        raise ValueError(f"{name} {value} names {len(value)} axes but x has shape {tuple(input_shape)}")
     return tuple(int(v) for v in value)
 
 
 def window_corners(input_shape, window, strides) -> np.ndarray:
-    """Corners ``(n_windows, ndim)`` of the windows that fit inside ``input_shape``."""
+    """Corners ``(n_windows, ndim)`` of the windows, as captum slides them: along an axis of
+    length ``d``, ``ceil((d - w) / s) + 1`` windows start at ``0, s, 2s, ...``; the last one is cut
+    at the edge when ``s`` does not divide ``d - w``, so every position is covered."""
     for w, d in zip(window, input_shape):
         if w > d:
             raise ValueError(f"window {tuple(window)} does not fit in x of shape {tuple(input_shape)}")
-    starts = [range(0, d - w + 1, s) for d, w, s in zip(input_shape, window, strides)]
+    for w, d, s in zip(window, input_shape, strides):
+        if s > w and d > w:
+            raise ValueError(
+                f"strides {tuple(strides)} step past window {tuple(window)} on an axis of length {d}: "
+                "positions between the windows would never be occluded; use strides <= window"
+            )
+    starts = [range(0, s * (-(-(d - w) // s)) + 1, s) for d, w, s in zip(input_shape, window, strides)]
     return np.array(list(itertools.product(*starts)), dtype=np.intp).reshape(-1, len(input_shape))
 
 
@@ -55,8 +63,8 @@ class OcclusionExplainer(AttributionExplainer):
         Window shape, aligned to the input's trailing axes: ``(5, 5)`` on a ``(3, 28, 28)`` image
         occludes all channels of 5x5 patches. An int is a window along the last axis only.
     strides : None, int or tuple of int
-        Step between windows, aligned like ``window`` (leading axes step by their full size).
-        None: 1 along every axis named by ``window``.
+        Step between windows, aligned like ``window`` (leading axes step by their full size). An
+        int steps that far along every axis named by ``window``; None: 1.
     baseline : float or array
         What occluded positions take (scalar or broadcastable to x).
     target : None, int or "all"
@@ -65,9 +73,20 @@ class OcclusionExplainer(AttributionExplainer):
 
     Notes
     -----
-    Windows never cross the input's edge; positions no window covers get 0 (as captum does).
+    Windows slide as captum's: ``ceil((d - w) / s) + 1`` per axis, the last one cut at the edge
+    where the stride does not divide ``d - w``, so every position is covered; a stride larger than
+    the window is refused (as captum refuses it).
     ``Attribution.base_value`` is ``f(x)``; ``info["n_windows"]`` counts windows.
     """
+
+    _parameter_constraints = {
+        "model": "no_validation",  # as_model checks it
+        "window": [PositiveInts()],
+        "strides": [None, PositiveInts()],
+        "baseline": [ArrayLike()],
+        "target": TARGET,
+        **EXECUTION_CONSTRAINTS,
+    }
 
     def __init__(self, model, window, strides=None, baseline=0.0, *, target=None, batch_size=None,
                  executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET):
@@ -87,12 +106,15 @@ class OcclusionExplainer(AttributionExplainer):
         named = _per_axis(self.window, input_shape, "window")
         lead = input_shape[: len(input_shape) - len(named)]  # axes the window spans fully
         window = lead + named
-        steps = (1,) * len(named) if self.strides is None else _per_axis(self.strides, input_shape, "strides")
+        steps = 1 if self.strides is None else self.strides
+        if isinstance(steps, numbers.Integral):
+            steps = (steps,) * len(named)  # one stride for every axis the window names
+        steps = _per_axis(steps, input_shape, "strides")
         if len(steps) != len(named):
             raise ValueError(f"strides {steps} must name as many axes as window {named}")
         strides = lead + steps
         dtype = self._float_dtype(X)
-        baseline = resolve_masked_input(self.baseline, input_shape, dtype)
+        baseline = resolve_masked_input(self.baseline, input_shape, dtype, name="baseline")
         corners = window_corners(input_shape, window, strides)
         n, w = len(X), len(corners)
         X = X.astype(dtype, copy=False)

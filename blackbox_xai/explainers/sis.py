@@ -24,20 +24,23 @@ import warnings
 
 import numpy as np
 
+from blackbox_xai._params import ParamsMixin
 from blackbox_xai._validation import (
+    EXECUTION_CONSTRAINTS,
+    ArrayLike,
+    Instance,
+    Interval,
+    Options,
+    RandomState,
     broadcast_targets,
     check_array,
-    check_choice,
-    check_finite_scalar,
-    check_positive_int,
-    check_random_state,
 )
 from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine, _Progress
 from blackbox_xai.executors import get_executor
 from blackbox_xai.explainers.backselect import run_lockstep, sis_collection
 from blackbox_xai.explanation import SIS, SISCollection
-from blackbox_xai.features import FeatureSpace, resolve_masked_input
+from blackbox_xai.features import BackgroundMean, FeatureSpace, resolve_masked_input
 from blackbox_xai.maskers import Masker
 
 MODES = ("exact", "fast")
@@ -52,7 +55,7 @@ def _explain_here(model, explainer, X, targets, initial_masks, labels):
 
 
 # --- the estimator ----------------------------------------------------------------------------
-class SISExplainer:
+class SISExplainer(ParamsMixin):
     """Sufficient input subsets of a black-box model.
 
     Parameters
@@ -98,6 +101,18 @@ class SISExplainer:
     >>> sis[0].indices, sis[0].mask, sis.n_evaluations           # doctest: +SKIP
     """
 
+    _parameter_constraints = {
+        "model": "no_validation",  # as_model checks it
+        "threshold": [Interval(float)],
+        "masked_value": [None, ArrayLike(), Instance("a BackgroundMean", BackgroundMean)],
+        "target": [None, Interval(int)],
+        "groups": [None, ArrayLike()],
+        "mode": [Options(*MODES)],
+        "random_state": [RandomState()],
+        "if_masked_sufficient": [Options("raise", "warn")],
+        **EXECUTION_CONSTRAINTS,
+    }
+
     def __init__(self, model, threshold, *, masked_value=None, target=None, groups=None,
                  batch_size=None, mode="exact", random_state=None, executor=None,
                  if_masked_sufficient="raise", progress=False, memory_budget=DEFAULT_MEMORY_BUDGET):
@@ -127,6 +142,7 @@ class SISExplainer:
             Features to consider (True); the others are masked from the start. Shape: the mask
             shape of the features (one bool per group for a group map).
         """
+        self._validate_params()
         x = check_array(x, "x")
         masks = None if initial_mask is None else [initial_mask]
         return self._explain(x[None], [target], masks, ["x"])[0]
@@ -136,6 +152,7 @@ class SISExplainer:
 
         ``target`` may be one int for all rows or one per row. Inputs share model calls.
         """
+        self._validate_params()
         X = check_array(X, "X", min_ndim=2)
         masks = None if initial_mask is None else [initial_mask] * len(X)
         return self._explain(X, broadcast_targets(target, len(X)), masks, [f"X[{i}]" for i in range(len(X))])
@@ -149,11 +166,8 @@ class SISExplainer:
     def _explain_quietly(self, X, targets, initial_masks, labels):
         """The SIS collections of ``X`` and the warnings found, ``(message, category)``, not yet
         raised."""
-        threshold = check_finite_scalar(self.threshold, "threshold")
-        mode = check_choice(self.mode, "mode", MODES)
-        if_sufficient = check_choice(self.if_masked_sufficient, "if_masked_sufficient", ("raise", "warn"))
-        batch_size = check_positive_int(self.batch_size, "batch_size")
-        check_random_state(self.random_state)
+        threshold, mode, if_sufficient = float(self.threshold), self.mode, self.if_masked_sufficient
+        batch_size = self.batch_size
         model = as_model(self.model)
         input_shape = X.shape[1:]
         space = FeatureSpace(input_shape, self.groups)
