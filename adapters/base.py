@@ -84,6 +84,11 @@ class Model:
             )
         if out.ndim == 1:
             out = out[:, None]
+        if out.shape[1] == 0:
+            raise ModelOutputError(
+                f"model {self.name} returned no output column (shape {out.shape}) for a batch of "
+                f"shape {batch_shape}; expected ({n},) or ({n}, K) with K >= 1"
+            )
         if self.n_outputs is None:
             self.n_outputs = out.shape[1]
         elif out.shape[1] != self.n_outputs:

@@ -1,7 +1,8 @@
 """Plain callables: ``f(batch) -> (B,)`` scores or ``(B, K)`` outputs."""
 from __future__ import annotations
 
-from blackbox_xai.adapters.base import Model
+from blackbox_xai._validation import Callable, Instance, Interval, Options, validate_init_args
+from blackbox_xai.adapters.base import OUTPUT_KINDS, Model
 
 
 def _callable_name(fn) -> str:
@@ -26,9 +27,15 @@ class CallableModel(Model):
         Preferred rows per call.
     """
 
+    _parameter_constraints = {
+        "fn": [Callable()],
+        "output_kind": [Options(*OUTPUT_KINDS)],
+        "batch_size": [None, Interval(int, 1)],
+        "name": [None, Instance("a string", str)],
+    }
+
     def __init__(self, fn, *, output_kind: str = "score", batch_size=None, name=None):
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        validate_init_args(self, locals())
         super().__init__(name or _callable_name(fn), batch_size=batch_size)
         self.fn = fn
         self.output_kind = output_kind

@@ -10,17 +10,20 @@ the model pickles to Ray workers and each worker opens its own.
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import random
 import socket
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 
+from blackbox_xai._validation import Boolean, Instance, Interval, Options, validate_init_args
 from blackbox_xai.adapters.base import OUTPUT_KINDS, Model
 from blackbox_xai.adapters.protocols import PROTOCOLS, Protocol, error_text, parse_url, v2_datatype
 from blackbox_xai.exceptions import RemoteModelError
@@ -29,6 +32,22 @@ RETRY_STATUS = frozenset({429}) | frozenset(range(500, 600))
 _MAX_DELAY = 10.0
 _SEMAPHORES = {}  # (server, max_concurrency) -> BoundedSemaphore, shared by the copies in a process
 _SEMAPHORES_LOCK = threading.Lock()
+
+
+def split_credentials(url: str):
+    """``(url without credentials, the same with the password redacted, Basic authorization header
+    value or None)`` of an endpoint URL: credentials in a URL are sent as HTTP Basic
+    authentication and never shown."""
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a string, got {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, url, None
+    host = parts.netloc.rpartition("@")[2]
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    redacted = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    return urlunsplit(parts._replace(netloc=host)), redacted, f"Basic {token}"
 
 
 class RemoteModel(Model):
@@ -69,48 +88,75 @@ class RemoteModel(Model):
     max_concurrency : int
         Requests in flight at once from this process to this server.
     headers : dict, optional
-        Sent with every request (e.g. ``{"Authorization": "Bearer ..."}``).
+        Sent with every request (e.g. ``{"Authorization": "Bearer ..."}``); never shown in reprs
+        or errors. Credentials in the URL (``https://user:password@host/...``) are sent as HTTP
+        Basic authentication, and shown with the password as ``***``.
     output_kind : {"probability", "logit", "score"}
         What the explained output is (the server cannot say).
     check_ready : bool
         Ask the server whether the model is ready before the first request.
 
+    Only HTTP 200 is an answer. A redirect is an error that names where it points (the URL should
+    name the model server itself), and so is any other status below 400 (202, 204, 206, 304: none
+    carries a model's output). A TLS certificate that cannot be verified is final, not retried.
+
     Attributes
     ----------
-    n_requests, n_retries : int
-        Inference requests sent and retried by this process.
+    n_requests : int
+        Inference requests answered, in this process.
+    n_retries : int
+        Requests sent again by this process, for whatever reason: after a connection error,
+        timeout, 429 or 5xx, and on a new connection after the server closed a kept-alive one.
     """
+
+    _parameter_constraints = {
+        "protocol": [None, Options(*PROTOCOLS)],
+        "model_name": [None, Instance("a string", str)],
+        "model_version": [None, Instance("a string or an int", str, int)],
+        "output": [None, Instance("a string", str)],
+        "input_name": [Instance("a string", str)],
+        "columns": [None, Instance("a list of column names", list, tuple)],
+        "timeout": [Interval(float, 0, closed="neither")],
+        "retries": [Interval(int, 0)],
+        "backoff": [Interval(float, 0)],
+        "max_batch_rows": [Interval(int, 1)],
+        "max_concurrency": [Interval(int, 1)],
+        "headers": [None, Instance("a dict", dict)],
+        "output_kind": [Options(*OUTPUT_KINDS)],
+        "check_ready": [Boolean()],
+    }
 
     def __init__(self, url, protocol=None, *, model_name=None, model_version=None, output=None,
                  input_name="input-0", dtype=None, columns=None, timeout=30.0, retries=3,
                  backoff=0.1, max_batch_rows=1024, max_concurrency=4, headers=None,
                  output_kind="score", check_ready=True):
-        origin, prefix, url_protocol, url_name, url_version = parse_url(url)
+        validate_init_args(self, locals())
+        url, shown, authorization = split_credentials(url)
+        headers = dict(headers or {})
+        if authorization is not None:
+            if any(k.lower() == "authorization" for k in headers):
+                raise ValueError(f"the URL {shown!r} holds credentials and headers holds an "
+                                 "Authorization too: give one of them")
+            headers["Authorization"] = authorization
+        try:
+            origin, prefix, url_protocol, url_name, url_version = parse_url(url)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace(repr(url), repr(shown))) from None
         protocol = protocol or url_protocol
         if protocol not in PROTOCOLS:
             raise ValueError(
-                f"cannot tell the protocol of {url!r}: pass protocol= one of {list(PROTOCOLS)} or a "
+                f"cannot tell the protocol of {shown!r}: pass protocol= one of {list(PROTOCOLS)} or a "
                 "URL like http://host:port/v2/models/<name>, .../invocations or .../v1/models/<name>"
             )
         if url_protocol not in (None, protocol):
-            raise ValueError(f"the URL {url!r} is a {url_protocol} endpoint but protocol={protocol!r}")
+            raise ValueError(f"the URL {shown!r} is a {url_protocol} endpoint but protocol={protocol!r}")
         model_name = model_name or url_name
         if protocol in ("v2", "tfserving") and not model_name:
             raise ValueError(f"a {protocol} endpoint needs model_name= (or a URL that names the model)")
-        for name, value in (("max_batch_rows", max_batch_rows), ("max_concurrency", max_concurrency)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not isinstance(retries, (int, np.integer)) or retries < 0:
-            raise ValueError(f"retries must be a non-negative int, got {retries!r}")
-        if not timeout or timeout <= 0 or backoff < 0:
-            raise ValueError(f"timeout must be > 0 and backoff >= 0, got {timeout!r} and {backoff!r}")
-        if output_kind not in OUTPUT_KINDS:
-            raise ValueError(f"output_kind must be one of {list(OUTPUT_KINDS)}, got {output_kind!r}")
         if dtype is not None:
             v2_datatype(dtype)  # refuse dtypes no protocol can carry now, not at the first call
-        super().__init__(url,
-                         batch_size=int(max_batch_rows) * int(max_concurrency), device="remote")
-        self.url = url
+        super().__init__(shown, batch_size=int(max_batch_rows) * int(max_concurrency), device="remote")
+        self.url = shown  # the password redacted; the credentials travel in headers
         self.origin = origin
         self.prefix = prefix
         self.protocol = protocol
@@ -127,7 +173,7 @@ class RemoteModel(Model):
         self.backoff = float(backoff)
         self.max_batch_rows = int(max_batch_rows)
         self.max_concurrency = int(max_concurrency)
-        self.headers = dict(headers or {})
+        self.headers = headers
         self.output_kind = output_kind
         self.check_ready = check_ready
         self._init_process_state()
@@ -210,6 +256,13 @@ class RemoteModel(Model):
             try:
                 with self._semaphore():
                     response, data = self._exchange(method, path, payload, headers)
+            except ssl.SSLCertVerificationError as exc:  # the same certificate next time: final
+                self._drop_connection()
+                raise RemoteModelError(
+                    f"model {self.name}: {what} failed: the server's TLS certificate could not be "
+                    f"verified ({exc.verify_message or exc}); not retried. If the server's certificate "
+                    "is signed by your own CA, point SSL_CERT_FILE at that CA's certificate"
+                ) from exc
             except (OSError, http.client.HTTPException) as exc:  # refused, reset, dropped, timed out
                 self._drop_connection()
                 kind = "timed out" if isinstance(exc, (socket.timeout, TimeoutError)) else "failed"
@@ -217,8 +270,11 @@ class RemoteModel(Model):
                 continue
             if response.status >= 400 or response.getheader("Connection", "").lower() == "close":
                 self._drop_connection()  # servers often close after an error: start afresh
-            if response.status < 400:
+            if response.status == 200:
                 return response.status, response, data
+            if response.status < 400:
+                raise RemoteModelError(f"model {self.name}: {self._not_an_answer(what, response)}",
+                                       status=response.status)
             message = f"{what} got HTTP {response.status}: {error_text(data)}"
             if response.status not in RETRY_STATUS:
                 raise RemoteModelError(f"model {self.name}: {message}", status=response.status)
@@ -228,10 +284,20 @@ class RemoteModel(Model):
             f"(timeout {self.timeout:g} s, retries={self.retries})"
         )
 
+    @staticmethod
+    def _not_an_answer(what, response) -> str:
+        """Why a status below 400 other than 200 is not a model's output."""
+        status, reason = response.status, response.reason
+        if 300 <= status < 400 and response.getheader("Location"):
+            return (f"{what} was redirected (HTTP {status} {reason}) to {response.getheader('Location')}; "
+                    "redirects are not followed: give the model server's own URL")
+        return (f"{what} got HTTP {status} {reason}, which carries no model output (only HTTP 200 "
+                "does); is the URL the model server's own?")
+
     def _exchange(self, method, path, payload, headers):
         """One request and its answer. A kept-alive connection that the server closed while idle
         fails at once (reset, broken pipe, closed without an answer): that is resent once on a
-        new connection, without counting as a retry."""
+        new connection, counted in ``n_retries`` but not against ``retries``."""
         for fresh in (False, True):
             conn = self._connection()
             reused = getattr(self._local, "used", False)
@@ -243,6 +309,8 @@ class RemoteModel(Model):
                 self._drop_connection()
                 if fresh or not reused:
                     raise
+                with self._lock:
+                    self.n_retries += 1
                 continue
             self._local.used = True
             return response, data
@@ -264,6 +332,8 @@ class RemoteModel(Model):
         try:
             self._request("GET", path, what=f"readiness check GET {self.origin}{path}")
         except RemoteModelError as exc:
+            if isinstance(exc.__cause__, ssl.SSLError) or (exc.status is not None and exc.status < 400):
+                raise  # the server answered, or its certificate is wrong: the hint would mislead
             raise RemoteModelError(f"{exc} - is the server running and the model loaded?",
                                    status=exc.status) from None
         self._ready = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from blackbox_xai._validation import check_positive_int
+from blackbox_xai._validation import Interval, Options, validate_init_args
 from blackbox_xai.adapters.base import Model
 
 METHODS = ("auto", "predict_proba", "decision_function", "predict", "predict_log_proba")
@@ -69,12 +69,17 @@ class SklearnModel(Model):
         ``memory_budget``.
     """
 
+    _parameter_constraints = {
+        "method": [Options(*METHODS)],
+        "batch_size": [None, Interval(int, 1)],
+        "chunk_bytes": [None, Interval(int, 1)],
+    }
+
     def __init__(self, estimator, *, method: str = "auto", batch_size=None, chunk_bytes=CHUNK_BYTES):
         from sklearn.exceptions import NotFittedError
         from sklearn.utils.validation import check_is_fitted
 
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+        validate_init_args(self, locals())
         name = type(estimator).__name__
         try:
             check_is_fitted(estimator)
@@ -90,7 +95,7 @@ class SklearnModel(Model):
         super().__init__(f"{name}.{method}", batch_size=batch_size)
         self.estimator = estimator
         self.method = method
-        self.chunk_bytes = check_positive_int(chunk_bytes, "chunk_bytes")
+        self.chunk_bytes = chunk_bytes
         self.output_kind = _KIND[method]
         classes = getattr(estimator, "classes_", None)
         if method in ("predict_proba", "predict_log_proba") and classes is not None:

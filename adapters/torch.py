@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from blackbox_xai._validation import Interval, Options, validate_init_args
 from blackbox_xai.adapters.base import Model
 
 POSTPROCESS = (None, "softmax", "sigmoid")
@@ -76,14 +77,16 @@ class TorchModel(Model):
         returns logits.
     """
 
+    _parameter_constraints = {
+        "postprocess": [Options(*POSTPROCESS)],
+        "batch_size": [None, Interval(int, 1)],
+    }
+
     def __init__(self, module, *, device=None, batch_size=None, dtype=None, postprocess=None):
         torch = _import_torch()
         if not isinstance(module, torch.nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-        if postprocess not in POSTPROCESS:
-            raise ValueError(f"postprocess must be one of {list(POSTPROCESS)}, got {postprocess!r}")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        validate_init_args(self, locals())
         params = list(module.parameters())
         if device is None:
             device = params[0].device if params else torch.device("cpu")

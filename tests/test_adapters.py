@@ -92,7 +92,7 @@ def test_unfitted_and_unknown_objects():
         as_model(LogisticRegression())
     with pytest.raises(TypeError, match="cannot use int as a model"):
         as_model(3)
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match="method of SklearnModel must be one of"):
         SklearnModel(LinearRegression().fit([[0], [1]], [0, 1]), method="transform")
 
 
@@ -132,7 +132,7 @@ def test_torch_errors():
 
     with pytest.raises(TypeError, match="returned tuple; expected one tensor"):
         as_model(TwoHeads())(np.ones((2, 2)))
-    with pytest.raises(ValueError, match="postprocess must be one of"):
+    with pytest.raises(ValueError, match="postprocess of TorchModel must be one of"):
         as_model(torch.nn.Linear(2, 2), postprocess="relu")
     # a GPU this process does not have: one clear error, not torch's AssertionError
     missing = f"cuda:{torch.cuda.device_count()}"
@@ -195,5 +195,5 @@ def test_sklearn_models_prefer_cache_sized_calls(wine):
     assert as_model(clf, chunk_bytes=None).chunk_bytes is None
     assert as_model(lambda b: b.sum(1)).chunk_bytes is None  # no preference where nothing is known
     for bad in (0, -1, 2.5, True):
-        with pytest.raises(ValueError, match="chunk_bytes must be a positive integer or None"):
+        with pytest.raises(ValueError, match=r"chunk_bytes of SklearnModel must be None or an int in \[1, inf\)"):
             as_model(clf, chunk_bytes=bad)

@@ -247,11 +247,12 @@ def _assert_each_row_answered_once(server, X):
 def test_dropped_connection_is_retried_and_no_row_is_lost():
     # the first drop hits the connection kept alive since the readiness check: resent at once on
     # a new one (a server closing idle connections looks the same); the second, on that fresh
-    # connection, is a failure and retried after a backoff
+    # connection, is a failure and retried after a backoff; both resends are counted
     with LoopbackServer(_rowsum, faults=["drop", "drop"]) as server:
         model, X, out = _run(server, max_batch_rows=10, max_concurrency=1)
     np.testing.assert_array_equal(out, _rowsum(X))
-    assert model.n_retries == 1 and model.n_requests == 4 and len(server.log) == 6
+    assert model.n_retries == 2 and model.n_requests == 4 and len(server.log) == 6
+    assert model.n_retries == len(server.log) - model.n_requests
     assert [r["outcome"] for r in server.log[:3]] == ["dropped", "dropped", "ok"]
     _assert_each_row_answered_once(server, X)
 
