@@ -22,22 +22,25 @@ class LoopbackServer:
 
     ``fn(batch) -> (B, K)``; ``faults``: list of None | "drop" | ("status", code, body,
     content_type[, headers]) | ("sleep", seconds) | ("rows", k) (answer only k rows).
-    ``delay``: seconds every inference request takes (to observe concurrency).
+    ``delay``: seconds every inference request takes (to observe concurrency). ``tls``: an
+    ``ssl.SSLContext`` to serve https with. ``connections`` counts connections accepted.
     """
 
-    def __init__(self, fn, faults=(), delay=0.0, output_name="predict_proba", ready=True):
+    def __init__(self, fn, faults=(), delay=0.0, output_name="predict_proba", ready=True, tls=None):
         self.fn = fn
         self.faults = list(faults)
         self.delay = delay
         self.output_name = output_name
         self.ready = ready
+        self.tls = tls  # an ssl.SSLContext to serve https with
+        self.connections = 0  # connections accepted
         self.log = []  # one dict per inference request: rows (array), outcome
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
 
     def url(self, protocol):
-        base = f"http://127.0.0.1:{self.port}"
+        base = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         return {"v2": f"{base}/v2/models/{MODEL}", "mlflow": f"{base}/invocations",
                 "tfserving": f"{base}/v1/models/{MODEL}"}[protocol]
 
@@ -95,7 +98,7 @@ class LoopbackServer:
                     rows = np.asarray(body.get("inputs", body.get("instances")))
                 else:
                     return self._send(404, {"error": f"no route {self.path}"})
-                entry = {"rows": rows, "outcome": "ok", "body": body}
+                entry = {"rows": rows, "outcome": "ok", "body": body, "headers": dict(self.headers)}
                 server.log.append(entry)
                 time.sleep(server.delay)
                 if fault == "drop":
@@ -122,7 +125,17 @@ class LoopbackServer:
                     return self._send(200, {"model_name": MODEL, "outputs": outputs})
                 return self._send(200, {"predictions": out.tolist()})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def get_request(self):
+                sock, address = super().get_request()
+                with server._lock:
+                    server.connections += 1
+                return sock, address
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        if self.tls is not None:  # the handshake happens in the handler's thread
+            self.httpd.socket = self.tls.wrap_socket(self.httpd.socket, server_side=True,
+                                                     do_handshake_on_connect=False)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

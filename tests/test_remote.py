@@ -389,3 +389,74 @@ def test_cli_explains_a_served_model(clf, tmp_path, capsys):
     want = KernelShapExplainer(clf, X[:10], n_samples=64, random_state=0).explain_batch(X[:4])
     for got, ref in zip(load_results(tmp_path / "job"), want):
         assert_close_across_calls(got.values, ref.values)
+
+
+# -- only 200 is an answer; credentials; TLS -----------------------------------------------------
+def _right_shaped(rows=40):
+    """A v2 answer of the right shape, as a misconfigured proxy might send with another status."""
+    out = np.zeros((rows, 2))
+    return {"model_name": "m", "outputs": [{"name": "predict_proba", "shape": list(out.shape),
+                                            "datatype": "FP64", "data": out.ravel().tolist()}]}
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_an_error_that_names_where_it_points(status):
+    location = "http://elsewhere.invalid:8080/v2/models/m/infer"
+    fault = ("status", status, _right_shaped(), "application/json", [("Location", location)])
+    with LoopbackServer(_rowsum, faults=[fault]) as server:
+        with pytest.raises(RemoteModelError, match=f"redirected \\(HTTP {status}.*to {location}") as info:
+            _run(server)
+        assert len(server.log) == 1  # neither followed nor retried
+    assert info.value.status == status
+
+
+@pytest.mark.parametrize("status, body", [(202, _right_shaped()), (206, _right_shaped()), (204, b""),
+                                          (304, b"")])
+def test_a_status_other_than_200_is_no_answer(status, body):
+    with LoopbackServer(_rowsum, faults=[("status", status, body, "application/json")]) as server:
+        with pytest.raises(RemoteModelError, match=f"got HTTP {status} .*carries no model output") as info:
+            _run(server)
+        assert len(server.log) == 1
+    assert info.value.status == status
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown():
+    import base64
+
+    with LoopbackServer(_rowsum) as server:
+        url = server.url("v2").replace("http://", "http://alice:s3cr%40t@")
+        model = fast(url)
+        np.testing.assert_array_equal(model(np.ones((2, 3))), _rowsum(np.ones((2, 3))))
+        sent = server.log[0]["headers"]["Authorization"]
+    assert base64.b64decode(sent.split()[1]).decode() == "alice:s3cr@t"
+    assert "s3cr" not in repr(model) and "s3cr" not in model.url and "alice:***@" in repr(model)
+    down = fast(url, retries=0)  # the server is gone: the error names the model, not the password
+    with pytest.raises(RemoteModelError) as info:
+        down(np.ones((2, 3)))
+    assert "s3cr" not in str(info.value) and "alice:***@" in str(info.value)
+    with pytest.raises(ValueError, match="names no model") as info:
+        fast("http://alice:s3cret@h:1/v2/models/")
+    assert "s3cret" not in str(info.value)
+    with pytest.raises(ValueError, match="Authorization too"):
+        fast(url, headers={"Authorization": "Bearer x"})
+    assert "s3cr" not in repr(pickle.loads(pickle.dumps(model)))
+
+
+def test_a_certificate_that_cannot_be_verified_is_final(tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a self-signed certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with LoopbackServer(_rowsum, tls=context) as server:
+        model = fast(server.url("v2"), retries=3)
+        with pytest.raises(RemoteModelError, match="TLS certificate could not be verified.*not retried") as info:
+            model(np.ones((2, 3)))
+        assert server.connections == 1 and model.n_retries == 0
+    assert "is the server running" not in str(info.value)
