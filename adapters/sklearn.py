@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from blackbox_xai._validation import Interval, Options, validate_init_args
+from blackbox_xai._validation import Interval, Options, check_fitted, validate_init_args
 from blackbox_xai.adapters.base import Model
 
 METHODS = ("auto", "predict_proba", "decision_function", "predict", "predict_log_proba")
@@ -76,15 +76,9 @@ class SklearnModel(Model):
     }
 
     def __init__(self, estimator, *, method: str = "auto", batch_size=None, chunk_bytes=CHUNK_BYTES):
-        from sklearn.exceptions import NotFittedError
-        from sklearn.utils.validation import check_is_fitted
-
         validate_init_args(self, locals())
         name = type(estimator).__name__
-        try:
-            check_is_fitted(estimator)
-        except NotFittedError as exc:
-            raise ValueError(f"estimator {name} is not fitted; call fit before explaining it") from exc
+        check_fitted(estimator)
         if method == "auto":
             if _is_classifier(estimator):
                 method = "predict_proba" if hasattr(estimator, "predict_proba") else "decision_function"

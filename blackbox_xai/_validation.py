@@ -31,6 +31,19 @@ def check_array(x, name: str = "x", *, allow_nan: bool = False, min_ndim: int = 
     return arr
 
 
+def check_fitted(estimator, name: str = "estimator") -> None:
+    """A clear ValueError for a scikit-learn estimator that has not been fitted."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError as exc:
+        raise ValueError(f"{name} {type(estimator).__name__} is not fitted; call fit before explaining it") from exc
+    except TypeError:  # not an estimator: whoever reads it says what it expected
+        pass
+
+
 def check_finite_scalar(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
@@ -277,17 +290,25 @@ class Callable(Constraint):
 
 
 class ArrayLike(Constraint):
-    """An array of finite numbers; its shape and values are checked where it is used
-    (:func:`check_array` names the parameter)."""
+    """An array (or a scalar, or nested lists) of finite numbers; its shape is checked where it
+    is used."""
 
     def accepts(self, value) -> bool:
-        return not isinstance(value, (str, bytes, dict, set))
+        if isinstance(value, (str, bytes)):
+            return False
+        try:
+            arr = np.asarray(value)
+        except Exception:  # noqa: BLE001 - ragged lists and the like
+            return False
+        if arr.dtype.kind not in "biuf":
+            return False
+        return arr.dtype.kind != "f" or bool(np.isfinite(arr).all())
 
     def __str__(self):
-        return "an array of numbers"
+        return "an array of finite numbers"
 
     def counterexamples(self):
-        return ["abc", [[float("nan")]], [[1.0, float("inf")]]]
+        return ["abc", [[float("nan")]], [[1.0, float("inf")]], [[1.0], [2.0, 3.0]], {"a": 1}]
 
 
 def _short(value) -> str:

@@ -438,7 +438,7 @@ def test_bad_input_errors(data):
         LRP(svc).explain(X[:2], target=7)
     with pytest.raises(ValueError, match="X has 5 features but the model was fitted on 6"):
         LRP(svc).explain(X[:2, :5], target=1)
-    with pytest.raises(ValueError, match="bias must be one of"):
+    with pytest.raises(ValueError, match="bias of LRP must be one of"):
         LRP(svc, bias="spread").explain(X[:2], target=1)
     with pytest.raises(ValueError, match="kind must be one of"):
         AdditiveKernel("min")

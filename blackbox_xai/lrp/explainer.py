@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from blackbox_xai._params import ParamsMixin
+from blackbox_xai._validation import ArrayLike, Instance, Interval, Options, check_array, check_fitted
 from blackbox_xai.lrp.fisher import DensePatches, is_descriptor_encoder, pooling_relevance, spread_to_pixels
 from blackbox_xai.lrp.result import Relevance
-from blackbox_xai.lrp.rules import check_bias, dense
-from blackbox_xai.lrp.svm import explain_machine, machine_for, predicted_targets
+from blackbox_xai.lrp.rules import BIAS, AdditiveKernel, LinearKernel, PolynomialKernel, RBFKernel, dense
+from blackbox_xai.lrp.svm import KERNEL_RULES, explain_machine, machine_for, predicted_targets
 from blackbox_xai.lrp.text import is_text_vectorizer, token_relevance
 
 
-class LRP:
+class LRP(ParamsMixin):
     """Layer-wise relevance propagation for models whose parameters can be read.
 
     Parameters
@@ -45,6 +47,20 @@ class LRP:
         Epsilon of the pooling rule of BoW / Fisher-vector pipelines.
     """
 
+    _parameter_constraints = {
+        "estimator": "no_validation",  # what it can explain is checked by its structure
+        "eps": [Interval(float, 0)],
+        "bias": [Options(*BIAS)],
+        "kernel_rule": [None, Options(*KERNEL_RULES),
+                        Instance("a rule object", LinearKernel, PolynomialKernel, AdditiveKernel, RBFKernel)],
+        "rbf": [Options(*RBFKernel.METHODS)],
+        "n_steps": [Interval(int, 1)],
+        "X_train": [None, ArrayLike()],
+        "root": [None, ArrayLike()],
+        "root_candidates": [None, ArrayLike()],
+        "pooling_eps": [Interval(float, 0)],
+    }
+
     def __init__(self, estimator, *, eps=0.0, bias="absorb", kernel_rule=None, rbf="path", n_steps=64,
                  X_train=None, root=None, root_candidates=None, pooling_eps=0.0):
         self.estimator = estimator
@@ -59,16 +75,21 @@ class LRP:
         ``target``: None (the predicted class of each row), a class label (``"sci.space"``), a
         tuple of two labels for a multi-class SVC, or a list with one of these per row.
         """
-        check_bias(self.bias)
-        if self.eps < 0 or self.pooling_eps < 0:
-            raise ValueError(f"eps and pooling_eps must be >= 0, got {self.eps!r} and {self.pooling_eps!r}")
+        self._validate_params()
+        check_fitted(self.estimator)
         steps = [s for _, s in getattr(self.estimator, "steps", [])] or [self.estimator]
         start = len(steps) - 1
         while start > 0 and is_pass_through(steps[start - 1]):
             start -= 1
         head, through, final = steps[:start], steps[start:-1], steps[-1]
         if not head:
-            return self._explain_features(final, _apply(through, self._as_2d(X)), target, _prefix(through))
+            X = self._as_2d(X)
+            # a precomputed kernel was fitted on kernel rows; X_train's width is checked with it
+            precomputed = getattr(final, "kernel", None) == "precomputed"
+            expected = None if precomputed else getattr(steps[0], "n_features_in_", None)
+            if expected is not None and X.shape[1] != expected:
+                raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {expected}")
+            return self._explain_features(final, _apply(through, X), target, _prefix(through))
         if len(head) == 1 and is_text_vectorizer(head[0]):
             return self._explain_text(head[0], through, final, X, target)
         if is_descriptor_encoder(head[-1]) and all(isinstance(s, DensePatches) for s in head[:-1]) and len(head) <= 2:
@@ -83,7 +104,7 @@ class LRP:
 
     @staticmethod
     def _as_2d(X):
-        X = np.asarray(X, dtype=float)
+        X = check_array(X, "X")
         if X.ndim == 1:
             X = X[None]
         if X.ndim != 2:
@@ -130,6 +151,11 @@ class LRP:
     def _explain_text(self, vec, through, model, docs, target):
         if isinstance(docs, str):
             docs = [docs]
+        docs = list(docs)
+        for i, doc in enumerate(docs):
+            if not isinstance(doc, str):
+                raise ValueError(f"a text pipeline explains documents (strings); X[{i}] is "
+                                 f"{type(doc).__name__} {doc!r:.40}")
         F = dense(_apply(through, vec.transform(docs)))
         result = self._explain_features(model, F, target, _prefix([vec] + through))
         tokens, absent = zip(*(token_relevance(vec, doc, r) for doc, r in zip(docs, result.relevance)))
@@ -142,12 +168,12 @@ class LRP:
         patches = head[0] if len(head) == 2 else None
         images = None
         if patches is not None:
-            images = np.asarray(X, dtype=float)
+            images = check_array(X, "X", min_ndim=2)
             if images.ndim == 2:
                 images = images[None]
             descriptor_sets = patches.transform(images)
         else:
-            descriptor_sets = [np.asarray(D, dtype=float) for D in X]
+            descriptor_sets = [check_array(D, f"X[{i}]", min_ndim=2) for i, D in enumerate(X)]
         codes = [encoder.local_codes(D) for D in descriptor_sets]
         F = _apply(through, encoder.normalize(np.stack([M.sum(axis=0) for M in codes])))
         result = self._explain_features(model, F, target, _prefix([encoder] + through))
