@@ -20,8 +20,10 @@ from blackbox_xai.exceptions import (
     AdapterNote,
     InformativeMaskError,
     InsufficientSISWarning,
+    InvalidParameterError,
     ModelError,
     ModelOutputError,
+    NoSISWarning,
     RemoteModelError,
     WorkerLostError,
 )
@@ -57,5 +59,7 @@ __all__ = [
     "WorkerLostError",
     "InformativeMaskError",
     "InsufficientSISWarning",
+    "NoSISWarning",
+    "InvalidParameterError",
     "AdapterNote",
 ]

@@ -160,6 +160,8 @@ def _show(args):
             sizes = [s.size for s in result]
             print(f"row {i}: target {result.target}, {len(result)} SIS, sizes {sizes}, "
                   f"{result.n_evaluations} evaluations")
+            if result.reason:
+                print(f"  no SIS: {result.reason}")
             continue
         values = np.asarray(result.values)
         flat = values.reshape(values.shape[0], -1).sum(axis=1) if values.ndim > 1 and result.target == "all" \

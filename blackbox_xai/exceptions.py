@@ -23,6 +23,11 @@ class InformativeMaskError(ValueError):
     """The fully masked input already reaches the threshold, so every subset is 'sufficient'."""
 
 
+class NoSISWarning(UserWarning):
+    """No SIS was found for an input: the input itself does not reach the threshold, or the fully
+    masked input already does. ``SISCollection.reason`` says which."""
+
+
 class InsufficientSISWarning(UserWarning):
     """A returned SIS did not reach the threshold when re-evaluated on its own (non-monotone or
     non-deterministic model)."""

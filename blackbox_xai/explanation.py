@@ -76,10 +76,13 @@ class SISCollection(Sequence):
         "exact" or "fast".
     group_ids : ndarray or None
         For an integer group map, the group id of each feature.
+    reason : str or None
+        Why no SIS was found (the input itself is below the threshold, or the fully masked input
+        already reaches it); None when the collection has SIS. An empty collection is falsy.
     """
 
     def __init__(self, items, *, x, masked_input, target, threshold, n_evaluations, mode="exact",
-                 group_ids=None):
+                 group_ids=None, reason=None):
         self._items = list(items)
         self.x = x
         self.masked_input = masked_input
@@ -88,6 +91,7 @@ class SISCollection(Sequence):
         self.n_evaluations = int(n_evaluations)
         self.mode = mode
         self.group_ids = group_ids
+        self.reason = reason
 
     def __getitem__(self, i):
         return self._items[i]
@@ -97,9 +101,10 @@ class SISCollection(Sequence):
 
     def __repr__(self) -> str:
         sizes = [s.size for s in self._items]
+        why = f", reason={self.reason!r}" if self.reason else ""
         return (
             f"SISCollection({len(self)} SIS, sizes={sizes}, target={self.target}, "
-            f"threshold={float(self.threshold)!r}, n_evaluations={self.n_evaluations})"
+            f"threshold={float(self.threshold)!r}, n_evaluations={self.n_evaluations}{why})"
         )
 
     def masked_inputs(self) -> np.ndarray:
@@ -127,6 +132,7 @@ class SISCollection(Sequence):
             "n_sis": len(self),
             "scores": [s.score for s in self._items],
             "sufficient": [bool(s.sufficient) for s in self._items],
+            "reason": self.reason,
         }
         arrays = {"x": self.x, "masked_input": self.masked_input, "__meta__": np.array(json.dumps(meta))}
         if self.group_ids is not None:
@@ -158,6 +164,7 @@ class SISCollection(Sequence):
                 n_evaluations=meta["n_evaluations"],
                 mode=meta["mode"],
                 group_ids=data["group_ids"] if "group_ids" in data else None,
+                reason=meta.get("reason"),
             )
 
 

@@ -89,3 +89,18 @@ def test_python_dash_m_help():
     out = subprocess.run([sys.executable, "-m", "blackbox_xai", "explain", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "--method {sis,kernelshap,lime,occlusion}" in out and "resume" in out
+
+
+def test_cli_show_says_why_a_row_has_no_sis(saved, capsys):
+    clf, X, tmp = saved
+    top = clf.predict_proba(X).max(axis=1)
+    threshold = float(np.sort(top)[0] + np.sort(top)[1]) / 2  # above the least confident row's own score
+    assert main(["explain", "--model", str(tmp / "clf.joblib"), "--data", str(tmp / "X.npy"), "--method",
+                 "sis", "--threshold", repr(threshold), "--mode", "fast", "--out", str(tmp / "job"),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["show", str(tmp / "job")]) == 0
+    out = capsys.readouterr().out
+    row = int(np.argmin(top))
+    assert f"row {row}: target" in out and "0 SIS" in out
+    assert "no SIS: X[" in out and "does not reach the threshold itself" in out

@@ -398,3 +398,40 @@ def test_progress_across_workers(capsys):
     SISExplainer(total, 4.0, progress=True, executor=ThreadExecutor(2)).explain_batch(
         np.arange(1.0, 11.0).reshape(2, 5))
     assert "evaluations" in capsys.readouterr().err
+
+
+# --- collections that find nothing say why ------------------------------------------------------
+def test_an_input_below_the_threshold_warns_and_says_why():
+    from blackbox_xai import NoSISWarning
+
+    with pytest.warns(NoSISWarning, match=r"does not reach the threshold itself \(f=1 < 5"):
+        got = SISExplainer(total, 5.0).explain([0.5, 0.5])
+    assert len(got) == 0 and not got and "does not reach the threshold" in got.reason
+    assert "reason=" in repr(got)
+    with pytest.warns(NoSISWarning, match="with initial_mask applied does not reach"):
+        masked = SISExplainer(total, 5.0).explain([4.0, 3.0], initial_mask=[False, True])
+    assert masked.reason is not None
+    assert SISExplainer(total, 5.0).explain([4.0, 3.0]).reason is None  # found: no reason
+
+
+def test_an_informative_mask_with_warn_says_why():
+    from blackbox_xai import NoSISWarning
+
+    with pytest.warns(NoSISWarning, match="fully masked input already reaches"):
+        got = SISExplainer(total, 1.0, masked_value=2.0, if_masked_sufficient="warn").explain([3.0, 3.0])
+    assert len(got) == 0 and "fully masked input" in got.reason
+
+
+def test_the_reason_survives_save_and_load(tmp_path):
+    from blackbox_xai import SISCollection
+
+    with pytest.warns(UserWarning):
+        got = SISExplainer(total, 5.0).explain([0.5, 0.5])
+    back = SISCollection.load(got.save(tmp_path / "empty"))
+    assert back.reason == got.reason and len(back) == 0
+
+
+def test_a_probability_threshold_above_one_is_refused(digits_mlp):
+    clf, X, _ = digits_mlp
+    with pytest.raises(ValueError, match=r"threshold=1.5 is above 1, the largest probability"):
+        SISExplainer(clf, 1.5).explain(X[0])

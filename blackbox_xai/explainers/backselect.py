@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from blackbox_xai._validation import check_target
-from blackbox_xai.exceptions import InformativeMaskError, InsufficientSISWarning
+from blackbox_xai.exceptions import InformativeMaskError, InsufficientSISWarning, NoSISWarning
 from blackbox_xai.maskers import RemovalMasker
 
 
@@ -140,8 +140,9 @@ def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, la
     """Generator: the disjoint SIS collection of one input.
 
     Yields feature masks ``(n, M)`` (receives outputs ``(n, K)``), :class:`Removals` and
-    :class:`Backselect` requests; returns ``(target, items)`` with items
-    ``(features, order, values, score)``. Warnings are appended to ``notes`` as ``(message,
+    :class:`Backselect` requests; returns ``(target, items, reason)`` with items
+    ``(features, order, values, score)`` and ``reason`` why no SIS was found (None when some
+    were). Warnings are appended to ``notes`` as ``(message,
     category)`` for the caller to raise (they may be found on a worker).
     """
     n_features = len(initial)
@@ -162,8 +163,14 @@ def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, la
         )
         if if_masked_sufficient == "raise":
             raise InformativeMaskError(message)
-        notes.append((message + "; returning no SIS", UserWarning))
-        return target, []
+        notes.append((message + "; returning no SIS", NoSISWarning))
+        return target, [], message
+    if f_current < threshold:
+        start = "the input" if len(probes) == 2 else "the input with initial_mask applied"
+        message = (f"{label}: {start} does not reach the threshold itself (f={f_current:.6g} < "
+                   f"{threshold:.6g} for output {target}), so no subset of it is sufficient")
+        notes.append((message + "; returning no SIS", NoSISWarning))
+        return target, [], message
     items = []
     current = initial.copy()
     while f_current >= threshold and current.any():
@@ -188,7 +195,7 @@ def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, la
             ))
         if len(features) == 0:
             break
-    return target, items
+    return target, items, None
 
 
 def evaluate_removals(engine, masker, rows, states, labels):

@@ -169,6 +169,9 @@ class SISExplainer(ParamsMixin):
         threshold, mode, if_sufficient = float(self.threshold), self.mode, self.if_masked_sufficient
         batch_size = self.batch_size
         model = as_model(self.model)
+        if model.output_kind == "probability" and threshold > 1:
+            raise ValueError(f"threshold={threshold:g} is above 1, the largest probability model "
+                             f"{model.name} can output: no subset could reach it")
         input_shape = X.shape[1:]
         space = FeatureSpace(input_shape, self.groups)
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
@@ -241,7 +244,7 @@ class SISExplainer(ParamsMixin):
 
     @staticmethod
     def _collection(x, masked_input, space, result, n_evaluations, threshold, mode):
-        target, raw = result
+        target, raw, reason = result
         items = []
         for features, order, values, score in raw:
             mask = np.zeros(space.n_features, bool)
@@ -257,4 +260,4 @@ class SISExplainer(ParamsMixin):
             ))
         return SISCollection(items, x=x, masked_input=masked_input, target=target,
                              threshold=threshold, n_evaluations=n_evaluations, mode=mode,
-                             group_ids=space.group_ids)
+                             group_ids=space.group_ids, reason=reason)
