@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import warnings
+import weakref
 
 from blackbox_xai.adapters.base import Model
 from blackbox_xai.adapters.callable import CallableModel
@@ -43,6 +44,22 @@ def _bound_sklearn_method(obj):
     return None
 
 
+_NOTED = weakref.WeakKeyDictionary()  # estimators whose note was shown: once per model
+
+
+def _note_once(estimator, message):
+    """An :class:`AdapterNote` on one line (no source line under it), once per estimator."""
+    try:
+        if _NOTED.get(estimator):
+            return
+        _NOTED[estimator] = True
+    except TypeError:  # not weak-referenceable: note every time
+        pass
+    # a location with no source file: the warning prints as one line
+    warnings.warn_explicit(message, AdapterNote, filename="blackbox_xai", lineno=0,
+                           module="blackbox_xai.adapters")
+
+
 def as_model(obj, **options) -> Model:
     """Return a :class:`Model` for ``obj``.
 
@@ -56,7 +73,7 @@ def as_model(obj, **options) -> Model:
         classifier is read through ``clf.predict_proba`` (class labels cannot be explained by a
         threshold), or ``clf.decision_function`` where it has no ``predict_proba`` (an SVC
         without ``probability=True``, LinearSVC, RidgeClassifier), with a one-line
-        :class:`AdapterNote`.
+        :class:`AdapterNote`, shown once per classifier.
     **options
         Passed to the adapter: ``method`` and ``chunk_bytes`` for sklearn; ``device``, ``dtype``,
         ``postprocess`` for torch; ``batch_size`` and, for callables, ``output_kind``; for URLs those of
@@ -81,11 +98,7 @@ def as_model(obj, **options) -> Model:
     if mapped is not None:
         clf, method = mapped
         why = "" if method == "predict_proba" else f" ({type(clf).__name__} has no predict_proba)"
-        warnings.warn(
-            f"{type(clf).__name__}.predict returns class labels; explaining {method} instead{why}",
-            AdapterNote,
-            stacklevel=2,
-        )
+        _note_once(clf, f"{type(clf).__name__}.predict returns class labels; explaining {method} instead{why}")
         return SklearnModel(clf, method=method, **options)
     bound = _bound_sklearn_method(obj)
     # e.g. clf.predict_proba: the estimator's adapter (image inputs, input_dtype, chunk_bytes)

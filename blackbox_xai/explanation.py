@@ -22,14 +22,14 @@ class SIS:
     Attributes
     ----------
     indices : ndarray of int, shape (k, mask_ndim)
-        Coordinates of the SIS features in mask space, last-removed first (group ids, shape
-        (k, 1), for an integer group map).
+        Coordinates of the SIS features in mask space, last-removed first; flat ``(k,)`` where
+        one number names a feature (1-D inputs, and the group ids of an integer group map).
     features : ndarray of int, shape (k,)
         The same features as flat feature numbers ``0..M-1``.
     mask : ndarray of bool
         True on the SIS, laid out in mask space (input shape for a group map); broadcastable to x.
-    order : ndarray of int, shape (r, mask_ndim)
-        Every feature in the order the backward selection removed it.
+    order : ndarray of int, shape (r, mask_ndim) or (r,)
+        Every feature in the order the backward selection removed it, laid out as ``indices``.
     values : ndarray of float, shape (r,)
         f after each removal (in fast mode, features removed together in one block share the value
         measured after the whole block).

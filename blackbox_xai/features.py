@@ -139,11 +139,13 @@ class FeatureSpace:
 
     # -- conversions ---------------------------------------------------------------------------
     def coords(self, features) -> np.ndarray:
-        """Coordinates of features in mask space, shape ``(k, ndim)``; group ids ``(k, 1)`` for
-        group maps."""
+        """Coordinates of features in mask space, shape ``(k, ndim)``; where one number names a
+        feature (a 1-D mask space, or the group ids of a group map), flat ``(k,)``."""
         features = np.asarray(features, dtype=np.intp)
         if self.group_ids is not None:
-            return self.group_ids[features].reshape(-1, 1)
+            return self.group_ids[features].reshape(-1)
+        if len(self.mask_shape) == 1:
+            return features.reshape(-1).copy()
         if len(features) == 0:
             return np.zeros((0, len(self.mask_shape)), dtype=np.intp)
         return np.stack(np.unravel_index(features, self.mask_shape), axis=1).astype(np.intp)

@@ -24,9 +24,18 @@ def _plt():
     return plt
 
 
-def _image(x):
-    """A 2-D (or H x W x 3) array to show: channel-first images are moved, single channels dropped."""
+def _image(x, image_shape=None, name="x"):
+    """A 2-D (or H x W x 3) array to show: flat inputs reshaped to ``image_shape``, channel-first
+    images moved, single channels dropped."""
     x = np.asarray(x, dtype=float)
+    if image_shape is not None:
+        if x.size != int(np.prod(image_shape)):
+            raise ValueError(f"{name} has {x.size} values but image_shape={tuple(image_shape)} holds "
+                             f"{int(np.prod(image_shape))}")
+        x = x.reshape(image_shape)
+    elif x.ndim == 1:
+        raise ValueError(f"{name} is flat ({x.size} values): pass image_shape= to draw it as an image, "
+                         f"e.g. image_shape=(8, 8) for 64 pixels")
     if x.ndim == 3 and x.shape[0] in (1, 3) and x.shape[-1] not in (1, 3):
         x = np.moveaxis(x, 0, -1)
     if x.ndim == 3 and x.shape[-1] == 1:
@@ -39,19 +48,21 @@ def _bare(ax):
     ax.set_yticks([])
 
 
-def attribution_heatmap(values, image=None, *, ax=None, title=None, alpha=0.75, colorbar=True):
+def attribution_heatmap(values, image=None, *, ax=None, title=None, alpha=0.75, colorbar=True,
+                        image_shape=None):
     """Signed attributions as a heatmap centred at zero (red positive, blue negative), over the
-    image in grey when given. ``values`` may be an :class:`~blackbox_xai.explanation.Attribution`."""
+    image in grey when given. ``values`` may be an :class:`~blackbox_xai.explanation.Attribution`;
+    ``image_shape`` draws flat inputs (a model on 64 columns of an 8x8 image) as images."""
     plt = _plt()
     if hasattr(values, "to_input"):
         image = values.x if image is None else image
         values = values.to_input()
-    heat = _image(values)
+    heat = _image(values, image_shape, "values")
     if heat.ndim == 3:  # several channels: sum them
         heat = heat.sum(axis=-1)
     ax = ax or plt.subplots(figsize=(3, 3))[1]
     if image is not None:
-        ax.imshow(_image(image), cmap="gray_r")
+        ax.imshow(_image(image, image_shape, "image"), cmap="gray_r")
     limit = float(np.abs(heat).max()) or 1.0
     shown = ax.imshow(heat, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=alpha if image is not None else 1.0)
     if colorbar:
@@ -62,14 +73,17 @@ def attribution_heatmap(values, image=None, *, ax=None, title=None, alpha=0.75, 
     return ax
 
 
-def sis_overlay(x, mask, *, ax=None, title=None, color="red"):
-    """The input in grey with the SIS pixels in ``color``."""
+def sis_overlay(x, mask, *, ax=None, title=None, color="red", image_shape=None):
+    """The input in grey with the SIS pixels in ``color``. ``mask`` may be an
+    :class:`~blackbox_xai.explanation.SIS`; ``image_shape`` draws a flat input (64 columns of an
+    8x8 digit) as an image."""
     plt = _plt()
     from matplotlib.colors import ListedColormap
 
+    mask = getattr(mask, "mask", mask)
     ax = ax or plt.subplots(figsize=(2, 2))[1]
-    ax.imshow(_image(x), cmap="gray_r")
-    mask = _image(np.broadcast_to(mask, np.shape(x)).astype(float)) > 0
+    ax.imshow(_image(x, image_shape), cmap="gray_r")
+    mask = _image(np.broadcast_to(mask, np.shape(x)).astype(float), image_shape, "mask") > 0
     if mask.ndim == 3:
         mask = mask.any(axis=-1)
     ax.imshow(np.ma.masked_where(~mask, np.ones(mask.shape)), cmap=ListedColormap([color]), alpha=0.8,

@@ -197,3 +197,21 @@ def test_sklearn_models_prefer_cache_sized_calls(wine):
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match=r"chunk_bytes of SklearnModel must be None or an int in \[1, inf\)"):
             as_model(clf, chunk_bytes=bad)
+
+
+def test_the_predict_note_is_one_line_once_per_model(wine):
+    import warnings
+
+    X, y = wine
+    clf = LogisticRegression(max_iter=5000).fit(X, y)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            as_model(clf.predict)
+    notes = [w for w in seen if issubclass(w.category, AdapterNote)]
+    assert len(notes) == 1
+    text = warnings.formatwarning(notes[0].message, notes[0].category, notes[0].filename, notes[0].lineno)
+    assert text.count("\n") == 1 and "as_model" not in text  # one line, no source line under it
+    other = LogisticRegression(max_iter=5000).fit(X, y)
+    with pytest.warns(AdapterNote):
+        as_model(other.predict)  # another model gets its own note

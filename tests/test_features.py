@@ -25,7 +25,9 @@ def test_group_map_space():
     space = FeatureSpace((2, 3), np.array([[5, 5, 1], [1, 9, 9]]))
     assert space.n_features == 3 and space.group_ids.tolist() == [1, 5, 9]
     assert space.to_mask([False, True, False]).tolist() == [[True, True, False], [False, False, False]]
-    assert space.coords([2, 0]).tolist() == [[9], [1]]
+    assert space.coords([2, 0]).tolist() == [9, 1]
+    assert FeatureSpace((4,)).coords([3, 1]).tolist() == [3, 1]  # 1-D: flat
+    assert FeatureSpace((2, 2)).coords([3]).tolist() == [[1, 1]]
 
 
 def test_group_map_must_be_integer():

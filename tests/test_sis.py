@@ -137,7 +137,7 @@ def test_group_map_indices_are_group_ids_and_mask_has_input_shape():
     x = np.array([[5.0, 5.0, 0.1], [0.1, 0.1, 0.1]])
     gmap = np.array([[7, 7, 2], [2, 9, 9]])  # group 7 holds the mass
     got = SISExplainer(total, 9.0, groups=gmap).explain(x)
-    assert got[0].indices.tolist() == [[7]]
+    assert got[0].indices.tolist() == [7]  # one group id per feature: flat
     assert got[0].mask.shape == x.shape
     assert got[0].mask.tolist() == [[True, True, False], [False, False, False]]
     assert got.group_ids.tolist() == [2, 7, 9]
@@ -156,7 +156,7 @@ def test_background_mean_masking():
     background = np.array([[1.0, 1.0, 1.0], [3.0, 3.0, 3.0]])  # mean 2
     got = SISExplainer(total, 10.0, masked_value=BackgroundMean(background)).explain([2.0, 9.0, 2.0])
     assert got.masked_input.tolist() == [2.0, 2.0, 2.0]
-    assert got[0].indices.tolist() == [[1]]
+    assert got[0].indices.tolist() == [1]  # a 1-D input: flat indices
 
 
 # --- batches and targets ----------------------------------------------------------------------
@@ -210,7 +210,7 @@ def test_fast_mode_sis_sufficient_with_fewer_evaluations():
 
 def test_fast_mode_matches_exact_on_the_reference_collection():
     got = SISExplainer(l2, 1.0, mode="fast").explain([.9, .9, 10, 5])
-    assert [s.indices.tolist() for s in got] == [[[2]], [[3]], [[1], [0]]]
+    assert [s.indices.tolist() for s in got] == [[2], [3], [1, 0]]
 
 
 # --- real models: the headline use ------------------------------------------------------------

@@ -190,7 +190,7 @@ def compare_sis(sis_by_model, *, eps, min_samples=5, metric="energy", scale=1.0)
     if metric == "energy":
         dist = energy_distances(sets, scale=scale)
     else:
-        dist = jaccard_distances([map(tuple, s) for s in sets])
+        dist = jaccard_distances([map(tuple, np.reshape(s, (len(s), -1))) for s in sets])
     owner = np.asarray(owner)
     labels = cluster_sis(dist, eps=eps, min_samples=min_samples)
     return SISComparison(models, owner, labels, dist, _table(models, owner, labels))
