@@ -139,6 +139,7 @@ def test_text_words_on_off():
     assert named["great"] > 0.05 and named["bad"] < -0.05
     assert abs(named["movie"]) < 0.05 * named["great"]  # not in the vocabulary: no effect of its own
     assert [doc[a:b] for a, b in result.info["spans"]][:2] == ["this", "movie"]
+    assert result.feature_names == ["this", "movie", "is", "great", "not", "bad", "at", "all"]  # as they appear
     batch = LimeExplainer(clf, mode="text", n_samples=500, random_state=0).explain_batch([doc, "bad"], target=1)
     np.testing.assert_array_equal(batch[0].values, result.values)
 

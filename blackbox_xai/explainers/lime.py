@@ -392,7 +392,9 @@ class LimeExplainer(AttributionExplainer):
         matches = list(TOKEN.finditer(doc))
         if not matches:
             raise ValueError(f"{label} has no words to explain: {doc[:60]!r}")
-        words, feature_of_token = np.unique([m.group() for m in matches], return_inverse=True)
+        first = {}  # word -> feature number, in the order of first appearance
+        feature_of_token = np.array([first.setdefault(m.group(), len(first)) for m in matches], dtype=np.intp)
+        words = list(first)
         spans = [m.span() for m in matches]
         masker = TextMasker(doc, spans, feature_of_token, self.mask_token)
         Z = on_off_samples(np.random.default_rng(run.seed), run.n, len(words))
