@@ -3,7 +3,7 @@
 Every engine chunk becomes as few requests as ``max_batch_rows`` allows (one HTTP call per
 perturbation would be hopeless: ~1 ms each, server-bound, against ~4 ms for 1000 rows in one
 request). Requests of one chunk go out in parallel, at most ``max_concurrency`` at a time per
-process and server. Connection errors, timeouts, 429 and 5xx are retried with exponential backoff
+model object (copies made for Ray workers or job shards split that budget, see ``for_copies``). Connection errors, timeouts, 429 and 5xx are retried with exponential backoff
 and jitter; any other 4xx is raised at once with the server's message. Only the standard library
 speaks HTTP here (``http.client``), with one keep-alive connection per thread, opened lazily, so
 the model pickles to Ray workers and each worker opens its own.
@@ -30,8 +30,6 @@ from blackbox_xai.exceptions import RemoteModelError
 
 RETRY_STATUS = frozenset({429}) | frozenset(range(500, 600))
 _MAX_DELAY = 10.0
-_SEMAPHORES = {}  # (server, max_concurrency) -> BoundedSemaphore, shared by the copies in a process
-_SEMAPHORES_LOCK = threading.Lock()
 
 
 def split_credentials(url: str):
@@ -86,7 +84,8 @@ class RemoteModel(Model):
     max_batch_rows : int
         Rows per request; a larger batch is split.
     max_concurrency : int
-        Requests in flight at once from this process to this server.
+        Requests in flight at once through this model object (the copies ``for_copies`` makes for
+        Ray workers and job shards share it out).
     headers : dict, optional
         Sent with every request (e.g. ``{"Authorization": "Bearer ..."}``); never shown in reprs
         or errors. Credentials in the URL (``https://user:password@host/...``) are sent as HTTP
@@ -188,6 +187,8 @@ class RemoteModel(Model):
     def _init_process_state(self):
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._in_flight = threading.BoundedSemaphore(self.max_concurrency)  # this copy's share
+        self._jitter = random.Random()  # backoff jitter, never the caller's global random state
         self._pool = None
         self._ready = not self.check_ready
         self.n_requests = 0
@@ -195,7 +196,7 @@ class RemoteModel(Model):
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        for key in ("_local", "_lock", "_pool", "_ready", "n_requests", "n_retries"):
+        for key in ("_local", "_lock", "_in_flight", "_jitter", "_pool", "_ready", "n_requests", "n_retries"):
             state.pop(key, None)
         return state
 
@@ -211,8 +212,9 @@ class RemoteModel(Model):
         if share == self.max_concurrency:
             return self
         clone = object.__new__(type(self))
-        clone.__setstate__(self.__getstate__())
-        clone.max_concurrency = share
+        state = self.__getstate__()
+        state["max_concurrency"] = share
+        clone.__setstate__(state)
         clone.batch_size = self.max_batch_rows * share
         return clone
 
@@ -233,13 +235,6 @@ class RemoteModel(Model):
             self._local.conn = None
             self._local.used = False
 
-    def _semaphore(self):
-        key = (self.origin, self.max_concurrency)
-        with _SEMAPHORES_LOCK:
-            if key not in _SEMAPHORES:
-                _SEMAPHORES[key] = threading.BoundedSemaphore(self.max_concurrency)
-            return _SEMAPHORES[key]
-
     def _request(self, method, path, body=None, *, what):
         """``(status, headers, body)`` of one request, retried on connection errors, timeouts, 429
         and 5xx; other 4xx and the last failure raise :class:`RemoteModelError`."""
@@ -254,7 +249,7 @@ class RemoteModel(Model):
                     self.n_retries += 1
                 time.sleep(self._delay(attempt, last))
             try:
-                with self._semaphore():
+                with self._in_flight:
                     response, data = self._exchange(method, path, payload, headers)
             except ssl.SSLCertVerificationError as exc:  # the same certificate next time: final
                 self._drop_connection()
@@ -316,7 +311,7 @@ class RemoteModel(Model):
             return response, data
 
     def _delay(self, attempt, last):
-        delay = self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+        delay = self.backoff * 2 ** (attempt - 1) * self._jitter.uniform(0.5, 1.5)
         retry_after = last[1] if last else None
         if retry_after:
             try:

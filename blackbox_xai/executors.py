@@ -13,16 +13,15 @@ calls depend on each other and would otherwise cost a round trip each.
 * :class:`RayExecutor` - chunks on Ray actors that each hold the model once (one machine or a
   cluster, CPU or GPU workers).
 
-``executor=None`` picks Ray when a Ray runtime is already up in this process or ``RAY_ADDRESS``
-names a cluster, else serial: a single row never pays Ray's start-up, a cluster user never has to
-ask twice.
+``executor=None`` is serial unless the ``RAY_ADDRESS`` environment variable names a cluster
+(Ray's own convention): a single row never pays Ray's start-up, a job submitted to a cluster uses
+it without being told twice, and nothing depends on what else this process has started.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import pickle
-import sys
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor as _Pool
@@ -122,12 +121,9 @@ def _import_ray():
     return ray
 
 
-def ray_is_up() -> bool:
-    """True when a Ray runtime is up in this process or ``RAY_ADDRESS`` names a cluster."""
-    if os.environ.get("RAY_ADDRESS"):
-        return True
-    ray = sys.modules.get("ray")
-    return ray is not None and ray.is_initialized()
+def ray_address_set() -> bool:
+    """True when ``RAY_ADDRESS`` names a cluster: ``executor=None`` then means Ray."""
+    return bool(os.environ.get("RAY_ADDRESS"))
 
 
 def ensure_ray(address=None, **init_kwargs):
@@ -382,10 +378,10 @@ _SHARED = {}  # "ray": one RayExecutor shared by every explainer asking by name,
 
 
 def get_executor(executor) -> Executor:
-    """Resolve ``executor``: None (Ray if a runtime is up, else serial), "serial", "threads",
-    "ray", or an :class:`Executor` instance."""
+    """Resolve ``executor``: None (serial, or Ray when ``RAY_ADDRESS`` is set), "serial",
+    "threads", "ray", or an :class:`Executor` instance."""
     if executor is None:
-        executor = "ray" if ray_is_up() else "serial"
+        executor = "ray" if ray_address_set() else "serial"
     if isinstance(executor, Executor):
         return executor
     if executor == "ray":

@@ -42,11 +42,3 @@ def ray_local():
                  log_to_driver=False)
     yield ray
     ray.shutdown()
-
-
-@pytest.fixture(autouse=True)
-def _serial_unless_ray(request, monkeypatch):
-    """Once the session's Ray runtime is up, executor=None would pick Ray; tests that do not ask
-    for it keep running serially (their models may count calls in this process)."""
-    if "ray_local" not in request.fixturenames:
-        monkeypatch.setattr("blackbox_xai.executors.ray_is_up", lambda: False)

@@ -4,7 +4,7 @@ import threading
 import numpy as np
 import pytest
 
-from blackbox_xai import KernelShapExplainer, ModelError, RayExecutor, SISExplainer, WorkerLostError
+from blackbox_xai import KernelShapExplainer, ModelError, RayExecutor, SerialExecutor, SISExplainer, WorkerLostError
 from blackbox_xai.executors import get_executor
 from conftest import l2, total
 from test_common import EXPLAINERS, RESHAPE, X_SMALL, assert_same
@@ -104,7 +104,10 @@ def test_a_dead_worker_is_reported_and_the_next_call_starts_fresh_ones(ray_local
     executor.shutdown()
 
 
-def test_default_executor_is_ray_when_a_runtime_is_up(ray_local):
+def test_default_executor_is_serial_unless_ray_address_is_set(ray_local, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert isinstance(get_executor(None), SerialExecutor)  # a runtime up in the process changes nothing
+    monkeypatch.setenv("RAY_ADDRESS", "auto")
     assert isinstance(get_executor(None), RayExecutor)
     assert get_executor("ray") is get_executor(None)  # one shared pool of actors
 

@@ -7,7 +7,6 @@ BLACKBOX_XAI_REQUIRE_SERVERS=1 (set by .ci/run, which builds them first) makes t
 import os
 
 import joblib
-import numpy as np
 import pytest
 
 from blackbox_xai import KernelShapExplainer, SISExplainer
