@@ -14,6 +14,7 @@ Execution: ``executor="ray"`` or :class:`RayExecutor`; dataset jobs in :mod:`bla
 analyses in :mod:`blackbox_xai.analysis`; plots in :mod:`blackbox_xai.plot`; the command line in
 :mod:`blackbox_xai.cli`.
 """
+from blackbox_xai._params import clone
 from blackbox_xai.adapters import Model, RemoteModel, as_model
 from blackbox_xai.engine import Engine
 from blackbox_xai.exceptions import (
@@ -44,6 +45,7 @@ __all__ = [
     "Attribution",
     "SISCollection",
     "as_model",
+    "clone",
     "Model",
     "RemoteModel",
     "LRP",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import inspect
 
-from blackbox_xai._validation import validate_params
+import numpy as np
+
+from blackbox_xai._validation import _short, validate_params
 
 
 class ParamsMixin:
@@ -34,3 +36,36 @@ class ParamsMixin:
 
     def _validate_params(self):
         validate_params(type(self).__name__, self._parameter_constraints, self.get_params())
+
+    def __repr__(self):
+        """The parameters that differ from their defaults (and those without one)."""
+        signature = inspect.signature(type(self).__init__)
+        shown = []
+        for name, value in self.get_params().items():
+            default = signature.parameters[name].default
+            if default is not inspect.Parameter.empty and _equal(value, default):
+                continue
+            shown.append(f"{name}={_short(value)}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def _equal(value, default) -> bool:
+    if value is default:
+        return True
+    if isinstance(value, np.ndarray) or isinstance(default, np.ndarray):
+        return False
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except (TypeError, ValueError):
+        return False
+
+
+def clone(explainer, **changes):
+    """A new explainer of the same class with the same parameters, and ``changes`` applied:
+    ``clone(explainer, model=other_model, executor="serial")``. Parameter values are shared, not
+    copied (as scikit-learn's ``clone(..., safe=False)`` does for non-estimators)."""
+    params = explainer.get_params()
+    unknown = sorted(set(changes) - set(params))
+    if unknown:
+        raise ValueError(f"{type(explainer).__name__} has no parameter(s) {unknown}; its parameters: {list(params)}")
+    return type(explainer)(**{**params, **changes})

@@ -19,7 +19,7 @@ from blackbox_xai.executors import get_executor
 DEFAULT_MEMORY_BUDGET = 64 * 2**20  # bytes of model input built per chunk
 
 
-class _Progress:
+class Progress:
     """A progress line on stderr (tqdm when installed) counting model evaluations."""
 
     def __init__(self, total=None, desc="evaluations"):
@@ -96,7 +96,7 @@ class Engine:
 
     def start_progress(self, total=None):
         if self.progress and self._bar is None:
-            self._bar = _Progress(total)
+            self._bar = Progress(total)
 
     def close(self):
         if self._bar is not None:

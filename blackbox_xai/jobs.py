@@ -16,7 +16,6 @@ retried (``retries`` times), on Ray by Ray itself, including when its worker pro
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -26,6 +25,7 @@ import time
 import numpy as np
 
 from blackbox_xai._validation import check_positive_int
+from blackbox_xai._params import clone
 from blackbox_xai.adapters import as_model
 from blackbox_xai.executors import RayExecutor, get_executor, release_workers
 from blackbox_xai.explanation import load_result
@@ -53,9 +53,7 @@ def make_explainer(spec, model):
         return methods[method](model, **params)
     if not hasattr(spec, "explain_batch"):
         raise TypeError(f"explainer_spec must be a dict or an explainer, got {type(spec).__name__}")
-    explainer = copy.copy(spec)
-    explainer.model = model
-    return explainer
+    return clone(spec, model=model)
 
 
 def _describe(explainer) -> dict:
@@ -79,8 +77,8 @@ def _describe(explainer) -> dict:
             return {"type": type(value).__name__,
                     **{k: plain(v, depth - 1) for k, v in sorted(fields.items()) if not k.startswith("_")}}
         return type(value).__name__
-    params = {k: plain(v) for k, v in sorted(vars(explainer).items())
-              if k not in ("model", "executor", "progress") and not k.startswith("_")}
+    params = {k: plain(v) for k, v in sorted(explainer.get_params().items())
+              if k not in ("model", "executor", "progress")}
     return {"method": type(explainer).__name__, "params": params}
 
 
@@ -140,10 +138,9 @@ def _table(results, start):
 def _explain_shard(explainer, X, use_gpu=False):
     """Runs where the shard is explained (a Ray task or this process): serial inside, on the
     task's GPU when it was given one (a torch model moves there)."""
-    explainer = copy.copy(explainer)
-    explainer.executor = "serial"
+    explainer = clone(explainer, executor="serial")
     if use_gpu:
-        explainer.model = as_model(explainer.model).to_device("cuda")
+        explainer.set_params(model=as_model(explainer.model).to_device("cuda"))
     return explainer.explain_batch(X)
 
 
@@ -265,8 +262,7 @@ def _run_on_ray(runner, explainer, shards, out_dir, retries, bar):
                                               max_retries=retries, retry_exceptions=True)
     limit = min(runner.parallelism, len(shards))
     # shards run `limit` at a time: a served model's request budget is split among them
-    explainer = copy.copy(explainer)
-    explainer.model = as_model(explainer.model).for_copies(limit)
+    explainer = clone(explainer, model=as_model(explainer.model).for_copies(limit))
     explainer_ref = ray.put(explainer)
     pending, queue = {}, list(shards.items())
     while queue or pending:

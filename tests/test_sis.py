@@ -11,6 +11,7 @@ from blackbox_xai import (
     InsufficientSISWarning,
     ModelError,
     ModelOutputError,
+    NoSISWarning,
     SISExplainer,
     ThreadExecutor,
 )
@@ -40,7 +41,8 @@ def test_informative_mask_warn_option_returns_empty():
 def test_initial_mask_is_applied_before_the_start_check():
     # x=[.1,10,5], f(x)=11.2 but with feature 1 masked from the start f=5.001 < 6: no SIS.
     # The reference checks f(x) on the raw input and would go on.
-    got = SISExplainer(l2, 6.0).explain([.1, 10, 5], initial_mask=np.array([True, False, True]))
+    with pytest.warns(NoSISWarning, match="with initial_mask applied"):
+        got = SISExplainer(l2, 6.0).explain([.1, 10, 5], initial_mask=np.array([True, False, True]))
     assert len(got) == 0
 
 
@@ -184,7 +186,8 @@ def test_target_default_is_predicted_class_and_explain_overrides():
     explainer = SISExplainer(probs, 0.6, masked_value=0.5)
     got = explainer.explain([1.0, 1.0, 0.0])
     assert got.target == 1
-    low = explainer.explain([1.0, 1.0, 0.0], target=0)
+    with pytest.warns(NoSISWarning):
+        low = explainer.explain([1.0, 1.0, 0.0], target=0)
     assert low.target == 0 and len(low) == 0
     assert SISExplainer(probs, 0.6, target=0).explain([1.0, 1.0, 0.0], target=1).target == 1
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from blackbox_xai import SISExplainer
+from blackbox_xai import NoSISWarning, SISExplainer
 from blackbox_xai.explainers.backselect import find_sis_from_backselect
 from conftest import l2, linreg, total
 
@@ -66,7 +66,8 @@ def test_threshold_is_inclusive():
     sis = SISExplainer(l2, 5.0).explain([3, 4])[0]
     assert rows(sis.indices) == [[1], [0]]
     np.testing.assert_allclose(sis.values, [4, 0])
-    assert len(SISExplainer(l2, 5.1).explain([3, 4])) == 0
+    with pytest.warns(NoSISWarning):
+        assert len(SISExplainer(l2, 5.1).explain([3, 4])) == 0
 
 
 def test_find_sis_with_initial_mask():
@@ -131,7 +132,8 @@ def test_collection_sum_single_sis():
 
 
 def test_below_threshold_gives_empty_collection():
-    assert len(SISExplainer(l2, 100.0).explain([1, 2, 3])) == 0
+    with pytest.warns(NoSISWarning):
+        assert len(SISExplainer(l2, 100.0).explain([1, 2, 3])) == 0
 
 
 def test_exact_evaluation_count_is_reference_cost():

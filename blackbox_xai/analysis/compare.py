@@ -2,10 +2,10 @@
 clustered jointly, and each model's SIS scored by the others."""
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 
+from blackbox_xai._params import clone
 from blackbox_xai.analysis.sis_clustering import SISComparison, compare_sis, cross_check
 
 
@@ -62,8 +62,7 @@ def compare_models(models, X, explainer, *, target=None, eps, min_samples=5, met
         if callable(explainer) and not hasattr(explainer, "explain_batch"):
             this = explainer(model)
         else:
-            this = copy.copy(explainer)
-            this.model = model
+            this = clone(explainer, model=model)
         start = time.perf_counter()
         collections[name] = this.explain_batch(X, target)
         seconds[name] = time.perf_counter() - start

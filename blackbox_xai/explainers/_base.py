@@ -1,6 +1,6 @@
-"""What the attribution explainers (KernelSHAP, LIME, occlusion) share: ``explain`` /
-``explain_batch`` over validated inputs and per-row targets, and the engine built from the
-explainer's execution settings."""
+"""What every predict-only explainer shares: ``explain`` / ``explain_batch`` over validated inputs
+and per-row targets, parameters read off the signature (``get_params``, ``set_params``, ``clone``,
+a repr of the non-default ones), and the engine built from the explainer's execution settings."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +10,10 @@ from blackbox_xai._validation import broadcast_targets, check_array
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine
 
 
-class AttributionExplainer(ParamsMixin):
-    """Base class: subclasses implement ``_explain(X, targets, labels) -> list[Attribution]``.
+class Explainer(ParamsMixin):
+    """Base class: subclasses implement ``_explain(X, targets, labels, **options) -> list``, one
+    result per row of ``X``; ``options`` are the keywords a subclass adds to ``explain`` (SIS's
+    ``initial_mask``), each already given per row.
 
     Execution settings every subclass accepts: ``batch_size``, ``executor``, ``progress``,
     ``memory_budget`` (see :class:`~blackbox_xai.engine.Engine`).
@@ -22,20 +24,22 @@ class AttributionExplainer(ParamsMixin):
     progress = False
     memory_budget = DEFAULT_MEMORY_BUDGET
 
-    def explain(self, x, target=None):
+    def explain(self, x, target=None, **options):
         """Explain one input ``x`` (the shape the model takes for one row, without the batch
         axis). ``target``: None (the predicted class), an output index, or "all"; it overrides
         the constructor's."""
         self._validate_params()
         X = self._check_inputs(x, "x")
-        return self._explain(X, [target], ["x"])[0]
+        per_row = {k: None if v is None else [v] for k, v in options.items()}
+        return self._explain(X, [target], ["x"], **per_row)[0]
 
-    def explain_batch(self, X, target=None) -> list:
+    def explain_batch(self, X, target=None, **options) -> list:
         """Explain every row of ``X`` (shape ``(N, *input_shape)``); ``target`` is one value for
-        all rows or one per row. Returns a list of :class:`~blackbox_xai.explanation.Attribution`."""
+        all rows or one per row. Returns one result per row."""
         self._validate_params()
         X = self._check_inputs(X, "X", batch=True)
-        return self._explain(X, broadcast_targets(target, len(X)), [f"X[{i}]" for i in range(len(X))])
+        per_row = {k: None if v is None else [v] * len(X) for k, v in options.items()}
+        return self._explain(X, broadcast_targets(target, len(X)), [f"X[{i}]" for i in range(len(X))], **per_row)
 
     # -- for subclasses ------------------------------------------------------------------------
     def _check_inputs(self, x, name, batch=False):
@@ -46,11 +50,13 @@ class AttributionExplainer(ParamsMixin):
     def _target(self, target):
         return self.target if target is None else target
 
-    def _engine(self, model) -> Engine:
-        return Engine(model, executor=self.executor, batch_size=self.batch_size,
+    def _engine(self, model, executor=None) -> Engine:
+        """An engine for ``model`` with this explainer's settings (``executor``: one already
+        resolved from ``self.executor``)."""
+        return Engine(model, executor=executor or self.executor, batch_size=self.batch_size,
                       memory_budget=self.memory_budget, progress=self.progress)
 
-    def _explain(self, X, targets, labels):  # pragma: no cover - abstract
+    def _explain(self, X, targets, labels, **options):  # pragma: no cover - abstract
         raise NotImplementedError
 
     @staticmethod

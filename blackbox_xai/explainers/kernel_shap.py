@@ -42,7 +42,7 @@ from blackbox_xai._validation import (
 )
 from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET
-from blackbox_xai.explainers._base import AttributionExplainer
+from blackbox_xai.explainers._base import Explainer
 from blackbox_xai.explainers.coalitions import CoalitionPlan, PlanRounds
 from blackbox_xai.explanation import Attribution
 from blackbox_xai.features import FeatureSpace
@@ -141,7 +141,7 @@ def _apply_link(values, link):
     return np.log(p / (1 - p))
 
 
-class KernelShapExplainer(AttributionExplainer):
+class KernelShapExplainer(Explainer):
     """Interventional Shapley values of any model you can call, by KernelSHAP.
 
     Parameters

@@ -39,7 +39,7 @@ from blackbox_xai._validation import (
 )
 from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET
-from blackbox_xai.explainers._base import AttributionExplainer
+from blackbox_xai.explainers._base import Explainer
 from blackbox_xai.explanation import Attribution
 from blackbox_xai.features import BackgroundMean, FeatureSpace, resolve_masked_input
 from blackbox_xai.maskers import Masker, OffsetMasker, TextMasker, ValueMasker
@@ -142,7 +142,7 @@ def _channel_axis(x, channel_axis):
     raise ValueError(f"cannot tell the channel axis of an image of shape {x.shape}; pass channel_axis")
 
 
-class LimeExplainer(AttributionExplainer):
+class LimeExplainer(Explainer):
     """LIME for tabular rows, images and text.
 
     Parameters

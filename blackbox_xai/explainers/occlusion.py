@@ -21,7 +21,7 @@ from blackbox_xai._validation import (
 )
 from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET
-from blackbox_xai.explainers._base import AttributionExplainer
+from blackbox_xai.explainers._base import Explainer
 from blackbox_xai.explanation import Attribution
 from blackbox_xai.features import resolve_masked_input
 from blackbox_xai.maskers import WindowMasker
@@ -53,7 +53,7 @@ def window_corners(input_shape, window, strides) -> np.ndarray:
     return np.array(list(itertools.product(*starts)), dtype=np.intp).reshape(-1, len(input_shape))
 
 
-class OcclusionExplainer(AttributionExplainer):
+class OcclusionExplainer(Explainer):
     """Occlusion attributions for arrays, images and 1-D sequences.
 
     Parameters

@@ -19,25 +19,16 @@ flagged (with a warning) if it is not sufficient.
 """
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
 
-from blackbox_xai._params import ParamsMixin
-from blackbox_xai._validation import (
-    EXECUTION_CONSTRAINTS,
-    ArrayLike,
-    Instance,
-    Interval,
-    Options,
-    RandomState,
-    broadcast_targets,
-    check_array,
-)
+from blackbox_xai._params import clone
+from blackbox_xai._validation import EXECUTION_CONSTRAINTS, ArrayLike, Instance, Interval, Options
 from blackbox_xai.adapters import as_model
-from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine, _Progress
+from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Progress
 from blackbox_xai.executors import get_executor
+from blackbox_xai.explainers._base import Explainer
 from blackbox_xai.explainers.backselect import run_lockstep, sis_collection
 from blackbox_xai.explanation import SIS, SISCollection
 from blackbox_xai.features import BackgroundMean, FeatureSpace, resolve_masked_input
@@ -49,13 +40,12 @@ MODES = ("exact", "fast")
 def _explain_here(model, explainer, X, targets, initial_masks, labels):
     """Runs where the model is (an executor's worker): ``explainer`` on these inputs with the
     serial executor. Returns the collections and the warnings found, ``(message, category)``."""
-    explainer = copy.copy(explainer)
-    explainer.model, explainer.executor = model, "serial"
+    explainer = clone(explainer, model=model, executor="serial")
     return explainer._explain_quietly(X, targets, initial_masks, labels)
 
 
 # --- the estimator ----------------------------------------------------------------------------
-class SISExplainer(ParamsMixin):
+class SISExplainer(Explainer):
     """Sufficient input subsets of a black-box model.
 
     Parameters
@@ -80,9 +70,6 @@ class SISExplainer(ParamsMixin):
         "exact": the reference backward selection, ``r(r+1)/2`` evaluations for r features.
         "fast": removes blocks of features while far above the threshold, single features near it;
         far fewer evaluations, every SIS still re-verified.
-    random_state : None, int or Generator
-        Both modes are deterministic (ties go to the lowest feature index); accepted and validated
-        so the explainer can be configured like the others.
     executor : None, "serial", "threads", "ray" or Executor
         Where model calls run. With several workers, ``explain_batch`` explains parts of ``X`` on
         the workers (see the module docstring).
@@ -108,13 +95,12 @@ class SISExplainer(ParamsMixin):
         "target": [None, Interval(int)],
         "groups": [None, ArrayLike()],
         "mode": [Options(*MODES)],
-        "random_state": [RandomState()],
         "if_masked_sufficient": [Options("raise", "warn")],
         **EXECUTION_CONSTRAINTS,
     }
 
     def __init__(self, model, threshold, *, masked_value=None, target=None, groups=None,
-                 batch_size=None, mode="exact", random_state=None, executor=None,
+                 batch_size=None, mode="exact", executor=None,
                  if_masked_sufficient="raise", progress=False, memory_budget=DEFAULT_MEMORY_BUDGET):
         self.model = model
         self.threshold = threshold
@@ -123,7 +109,6 @@ class SISExplainer(ParamsMixin):
         self.groups = groups
         self.batch_size = batch_size
         self.mode = mode
-        self.random_state = random_state
         self.executor = executor
         self.if_masked_sufficient = if_masked_sufficient
         self.progress = progress
@@ -142,39 +127,33 @@ class SISExplainer(ParamsMixin):
             Features to consider (True); the others are masked from the start. Shape: the mask
             shape of the features (one bool per group for a group map).
         """
-        self._validate_params()
-        x = check_array(x, "x")
-        masks = None if initial_mask is None else [initial_mask]
-        return self._explain(x[None], [target], masks, ["x"])[0]
+        return super().explain(x, target, initial_mask=initial_mask)
 
     def explain_batch(self, X, target=None, *, initial_mask=None) -> list:
         """Find the SIS collection of every row of ``X`` (shape ``(N, *input_shape)``).
 
-        ``target`` may be one int for all rows or one per row. Inputs share model calls.
+        ``target`` may be one int for all rows or one per row; ``initial_mask`` applies to every
+        row. Inputs share model calls.
         """
-        self._validate_params()
-        X = check_array(X, "X", min_ndim=2)
-        masks = None if initial_mask is None else [initial_mask] * len(X)
-        return self._explain(X, broadcast_targets(target, len(X)), masks, [f"X[{i}]" for i in range(len(X))])
+        return super().explain_batch(X, target, initial_mask=initial_mask)
 
-    def _explain(self, X, targets, initial_masks, labels):
-        collections, notes = self._explain_quietly(X, targets, initial_masks, labels)
+    def _explain(self, X, targets, labels, initial_mask=None):
+        collections, notes = self._explain_quietly(X, targets, initial_mask, labels)
         for message, category in notes:
-            warnings.warn(message, category, stacklevel=3)
+            warnings.warn(message, category, stacklevel=4)
         return collections
 
     def _explain_quietly(self, X, targets, initial_masks, labels):
         """The SIS collections of ``X`` and the warnings found, ``(message, category)``, not yet
         raised."""
         threshold, mode, if_sufficient = float(self.threshold), self.mode, self.if_masked_sufficient
-        batch_size = self.batch_size
         model = as_model(self.model)
         if model.output_kind == "probability" and threshold > 1:
             raise ValueError(f"threshold={threshold:g} is above 1, the largest probability model "
                              f"{model.name} can output: no subset could reach it")
         input_shape = X.shape[1:]
         space = FeatureSpace(input_shape, self.groups)
-        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+        dtype = self._float_dtype(X)
         masked_input = resolve_masked_input(self.masked_value, input_shape, dtype)
         starts = [
             np.ones(space.n_features, bool) if initial_masks is None
@@ -187,8 +166,7 @@ class SISExplainer(ParamsMixin):
             parts = max(workers, -(-len(X) // self._lockstep_group(space)))
             return self._explain_across(executor, model, X, targets, initial_masks, labels,
                                         masked_input, parts)
-        engine = Engine(model, executor=executor, batch_size=batch_size,
-                        memory_budget=self.memory_budget, progress=self.progress)
+        engine = self._engine(model, executor)
         masker = engine.prepare(Masker(X, masked_input, space))
         targets = [self.target if t is None else t for t in targets]
         notes = []
@@ -221,15 +199,13 @@ class SISExplainer(ParamsMixin):
         at most a lockstep group each), each explained on a worker by itself, its inputs in
         lockstep, with no round trip per backward-selection step. Idle workers take the next
         part."""
-        explainer = copy.copy(self)
-        explainer.model = None  # the workers hold the adapted model
-        explainer.masked_value = masked_input  # not a BackgroundMean's whole training set
-        explainer.progress = False
+        # the workers hold the adapted model; the masked input, not a BackgroundMean's training set
+        explainer = clone(self, model=None, masked_value=masked_input, progress=False)
         parts = np.array_split(np.arange(len(X)), n_parts)
         tasks = [(explainer, X[p], [targets[i] for i in p],
                   None if initial_masks is None else [initial_masks[i] for i in p],
                   [labels[i] for i in p]) for p in parts]
-        bar = _Progress() if self.progress else None
+        bar = Progress() if self.progress else None
         results, notes = [], []
         try:
             for collections, found in executor.run(model, _explain_here, tasks):
