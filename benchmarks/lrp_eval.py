@@ -93,7 +93,7 @@ def evaluate(task, args):
 
             for name, options in lrp_variants.items():
                 start = time.perf_counter()
-                lrp = LRP(svm, **options).explain(x.reshape(1, -1), target=target)
+                lrp = LRP(svm, **options).explain(x.ravel(), target=target)
                 record(name, lrp.relevance[0].reshape(16, 16), time.perf_counter() - start, 0, decision, x, k)
             start = time.perf_counter()
             occ = OcclusionExplainer(decision, window=(2, 2), strides=(2, 2)).explain(x)

@@ -304,12 +304,16 @@ class Attribution:
 
 
 def load_result(path):
-    """Load a saved :class:`SISCollection` or :class:`Attribution`, whichever the file holds."""
+    """Load a saved :class:`SISCollection`, :class:`Attribution` or LRP
+    :class:`~blackbox_xai.lrp.Relevance`, whichever the file holds."""
+    from blackbox_xai.lrp.result import Relevance  # the LRP path builds on this module
+
     with np.load(os.fspath(path), allow_pickle=False) as data:
         if "__meta__" not in data:
             raise ValueError(f"{path} is not a saved blackbox-xai result (no metadata)")
         kind = json.loads(str(data["__meta__"])).get("format")
-    loaders = {"blackbox_xai.SISCollection": SISCollection.load, "blackbox_xai.Attribution": Attribution.load}
+    loaders = {"blackbox_xai.SISCollection": SISCollection.load, "blackbox_xai.Attribution": Attribution.load,
+               "blackbox_xai.Relevance": Relevance.load}
     if kind not in loaders:
         raise ValueError(f"{path} holds {kind!r}, not a blackbox-xai result")
     return loaders[kind](path)

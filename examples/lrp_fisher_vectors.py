@@ -52,7 +52,7 @@ def main():
           f"dims) + linear SVM: test accuracy {pipe.score(images[test], y[test]):.3f}")
 
     shown = images[test][:8]
-    result = LRP(pipe).explain(shown)
+    result = LRP(pipe).explain_batch(shown)
     pixels = result.info["pixels"]
     print(f"conservation: max |residual| {np.abs(result.residual).max():.1e}; pixels sum to the "
           f"relevance of the Fisher vector (max gap "
@@ -80,7 +80,7 @@ def main():
     hans = fv_pipeline().fit(marked[train], y[train])
     zeros = np.flatnonzero(y[test] == 0)[:4]
     probe = marked[test][zeros]
-    relevance = LRP(hans).explain(probe, target=0).info["pixels"]
+    relevance = LRP(hans).explain_batch(probe, target=0).info["pixels"]
     share = relevance[:, :7, :7].clip(0).sum(axis=(1, 2)) / relevance.clip(0).sum(axis=(1, 2))
     print(f"Clever Hans: the marker corner (7x7 of 28x28, 6% of the image) holds "
           f"{100 * share.mean():.0f}% of the positive relevance for '0'")

@@ -49,7 +49,7 @@ def main():
     print(f"{len(docs)} sentences, topics {sorted(set(labels.tolist()))}; accuracy on the {len(test)} held-out "
           f"sentences {pipe.score(test, y_test):.2f} (5-fold cross-validation: {cv:.2f})")
 
-    result = LRP(pipe).explain(test)  # target=None: each sentence's predicted topic
+    result = LRP(pipe).explain_batch(test)  # target=None: each sentence's predicted topic
     decision = pipe.decision_function(test)
     columns = [list(pipe.classes_).index(t) for t in result.target]
     gap = np.abs(result.output - decision[np.arange(len(test)), columns]).max()

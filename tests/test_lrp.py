@@ -146,7 +146,7 @@ def test_t9_tfidf_tokens():
     clf = LogisticRegression().fit(np.eye(3), [0, 1, 1])
     clf.coef_, clf.intercept_ = np.array([[1.5, 2.0, -0.1]]), np.array([-0.3])
     doc = "Space, the orbit: SPACE"
-    result = LRP(Pipeline([("v", vec), ("m", clf)])).explain([doc], target=1)
+    result = LRP(Pipeline([("v", vec), ("m", clf)])).explain_batch([doc], target=1)
     np.testing.assert_allclose(vec.transform([doc]).toarray()[0], [0.78446, 0.58835, 0.19612], **A5)
     assert result.output[0] == pytest.approx(2.03378, abs=5e-6)
     np.testing.assert_allclose(result.relevance[0], [1.17670, 1.17670, -0.01961], **A5)
@@ -193,7 +193,7 @@ def test_text_tokens_sum_to_decision_minus_intercept(topics, vectorizer, model):
            "svc-intersection": OneVsRestClassifier(SVC(kernel=histogram_intersection))}[model]
     pipe = make_pipeline(vec, est).fit(docs, y)
     test = ["the rocket reached orbit of mars", "a goal in the cup match", "garlic butter sauce recipe, bake it"]
-    result = LRP(pipe).explain(test, target="space")
+    result = LRP(pipe).explain_batch(test, target="space")
     decision = pipe.decision_function(test)[:, list(pipe.classes_).index("space")]
     np.testing.assert_allclose(result.output, decision, rtol=1e-10, atol=1e-10)
     intercept = decision - result.relevance.sum(axis=1)
@@ -227,7 +227,7 @@ def data():
 def test_exact_kernels_conserve(data, svc, bias):
     X, y = data
     svc.fit(X, y)
-    result = LRP(svc, bias=bias).explain(X[:15], target=1)
+    result = LRP(svc, bias=bias).explain_batch(X[:15], target=1)
     decision = svc.decision_function(X[:15])
     np.testing.assert_allclose(result.output, decision, rtol=1e-10, atol=1e-10)
     assert np.abs(result.residual).max() < 1e-10
@@ -239,20 +239,20 @@ def test_exact_kernels_conserve(data, svc, bias):
 def test_linear_svc_relevance_is_coef_times_x(data):
     X, y = data
     for model in (SVC(kernel="linear").fit(X, y), LinearSVC().fit(X, y)):
-        result = LRP(model).explain(X[:10], target=1)
+        result = LRP(model).explain_batch(X[:10], target=1)
         np.testing.assert_allclose(result.relevance, model.coef_[0] * X[:10], atol=1e-12)
-        neg = LRP(model).explain(X[:10], target=0)
+        neg = LRP(model).explain_batch(X[:10], target=0)
         np.testing.assert_allclose(neg.relevance, -result.relevance)
 
 
 def test_precomputed_kernel_with_training_data(data):
     X, y = data
     svc = SVC(kernel="precomputed").fit(histogram_intersection(X, X), y)
-    result = LRP(svc, X_train=X, kernel_rule="intersection").explain(X[:5], target=1)
+    result = LRP(svc, X_train=X, kernel_rule="intersection").explain_batch(X[:5], target=1)
     np.testing.assert_allclose(result.output, svc.decision_function(histogram_intersection(X[:5], X)), atol=1e-10)
     assert np.abs(result.residual).max() < 1e-10
     with pytest.raises(ValueError, match="X_train"):
-        LRP(svc, kernel_rule="intersection").explain(X[:5], target=1)
+        LRP(svc, kernel_rule="intersection").explain_batch(X[:5], target=1)
 
 
 def test_multiclass_svc_pairs_and_one_vs_rest():
@@ -264,15 +264,15 @@ def test_multiclass_svc_pairs_and_one_vs_rest():
     svc = SVC(kernel="poly", degree=2, coef0=0, decision_function_shape="ovo").fit(X, y)
     ovo = svc.decision_function(X[:6])
     for p, pair in enumerate([(0, 1), (0, 2), (1, 2)]):
-        result = LRP(svc).explain(X[:6], target=pair)
+        result = LRP(svc).explain_batch(X[:6], target=pair)
         np.testing.assert_allclose(result.output, ovo[:, p], atol=1e-10)
         assert np.abs(result.residual).max() < 1e-10
-        flipped = LRP(svc).explain(X[:6], target=pair[::-1])
+        flipped = LRP(svc).explain_batch(X[:6], target=pair[::-1])
         np.testing.assert_allclose(flipped.relevance, -result.relevance)
     with pytest.raises(ValueError, match="one-vs-one: target must be a pair"):
-        LRP(svc).explain(X[:2], target=1)
+        LRP(svc).explain_batch(X[:2], target=1)
     ovr = OneVsRestClassifier(SVC(kernel=histogram_intersection)).fit(X, y)
-    result = LRP(ovr).explain(X[:6])
+    result = LRP(ovr).explain_batch(X[:6])
     assert result.target == list(ovr.predict(X[:6]))
     decision = ovr.decision_function(X[:6])
     np.testing.assert_allclose(result.output, decision[np.arange(6), ovr.predict(X[:6])], atol=1e-10)
@@ -286,13 +286,13 @@ def test_regressors_and_binary_one_vs_rest(data):
     X, y = data
     target = X @ np.arange(6.0)
     for model in (SVR(kernel="poly", degree=2, coef0=0).fit(X, target), Ridge().fit(X, target)):
-        result = LRP(model).explain(X[:4])
+        result = LRP(model).explain_batch(X[:4])
         np.testing.assert_allclose(result.output, model.predict(X[:4]), atol=1e-10)
         assert np.abs(result.residual).max() < 1e-10 and result.target == [None] * 4
         with pytest.raises(ValueError, match="single output: target must be None"):
-            LRP(model).explain(X[:4], target=1)
+            LRP(model).explain_batch(X[:4], target=1)
     ovr = OneVsRestClassifier(SVC(kernel="linear")).fit(X, y)  # two classes: a single estimator
-    pos, neg = LRP(ovr).explain(X[:4], target=1), LRP(ovr).explain(X[:4], target=0)
+    pos, neg = LRP(ovr).explain_batch(X[:4], target=1), LRP(ovr).explain_batch(X[:4], target=0)
     np.testing.assert_allclose(pos.output, ovr.decision_function(X[:4]), atol=1e-10)
     np.testing.assert_allclose(neg.relevance, -pos.relevance)
 
@@ -304,19 +304,19 @@ def test_scalers_before_the_model_pass_relevance_through(data, topics):
 
     X, y = data
     pipe = make_pipeline(StandardScaler(), MinMaxScaler(), SVC(kernel="poly", degree=2, coef0=0)).fit(X, y)
-    result = LRP(pipe).explain(X[:5], target=1)
+    result = LRP(pipe).explain_batch(X[:5], target=1)
     np.testing.assert_allclose(result.output, pipe.decision_function(X[:5]), atol=1e-10)
     assert np.abs(result.residual).max() < 1e-10 and result.rule.startswith("StandardScaler -> MinMaxScaler -> SVC")
     docs, topic = topics
     text = make_pipeline(CountVectorizer(), TfidfTransformer(), Normalizer(), LinearSVC()).fit(docs, topic)
-    result = LRP(text).explain(docs[:3], target="space")
+    result = LRP(text).explain_batch(docs[:3], target="space")
     np.testing.assert_allclose(result.output, text.decision_function(docs[:3])[:, 1], atol=1e-10)
     for tokens, f, b in zip(result.info["tokens"], result.output, result.bias_share):
         assert sum(t["relevance"] for t in tokens) == pytest.approx(f - b, abs=1e-10)
     from sklearn.decomposition import PCA
 
     with pytest.raises(TypeError, match=r"then the model; this one has \['PCA', 'SVC'\]"):
-        LRP(make_pipeline(PCA(3), SVC(kernel="linear")).fit(X, y)).explain(X[:2], target=1)
+        LRP(make_pipeline(PCA(3), SVC(kernel="linear")).fit(X, y)).explain_batch(X[:2], target=1)
 
 
 def test_logistic_regression_multinomial(data):
@@ -325,7 +325,7 @@ def test_logistic_regression_multinomial(data):
 
     X, y = load_iris(return_X_y=True)
     clf = LogisticRegression(max_iter=1000).fit(X, y)
-    result = LRP(clf).explain(X[:5], target=2)
+    result = LRP(clf).explain_batch(X[:5], target=2)
     np.testing.assert_allclose(result.relevance, clf.coef_[2] * X[:5])
     np.testing.assert_allclose(result.output, clf.decision_function(X[:5])[:, 2])
 
@@ -334,32 +334,32 @@ def test_rbf_svc_path_and_taylor(data):
     X, y = data
     svc = SVC(kernel="rbf", gamma=2.0).fit(X, y)
     f = svc.decision_function(X[:8])
-    path = LRP(svc, rbf="path").explain(X[:8], target=1)
+    path = LRP(svc, rbf="path").explain_batch(X[:8], target=1)
     np.testing.assert_allclose(path.output, f, atol=1e-10)
     assert np.abs(path.residual).max() < 1e-8  # root found to 1e-13, quadrature of a smooth path
-    taylor = LRP(svc, rbf="taylor").explain(X[:8], target=1)
+    taylor = LRP(svc, rbf="taylor").explain_batch(X[:8], target=1)
     assert np.abs(taylor.residual).max() > 1e-6  # first order only: the residual shows
-    neural = LRP(svc, rbf="neuralized").explain(X[:8], target=1)
+    neural = LRP(svc, rbf="neuralized").explain_batch(X[:8], target=1)
     assert np.all(np.sign(neural.output) == np.sign(f - svc.intercept_[0]))
 
 
 def test_one_class_svm(data):
     X, _ = data
     oc = OneClassSVM(kernel="rbf", gamma=3.0, nu=0.2).fit(X)
-    result = LRP(oc).explain(X[:5])
+    result = LRP(oc).explain_batch(X[:5])
     alpha, U = oc.dual_coef_[0], oc.support_vectors_
     k = np.exp(-3.0 * ((X[:5, None] - U[None]) ** 2).sum(-1))
     np.testing.assert_allclose(result.output, -np.log(k @ alpha), rtol=1e-12)
     assert np.abs(result.residual).max() < 1e-10
     linear = OneClassSVM(kernel="linear", nu=0.3).fit(X)
-    np.testing.assert_allclose(LRP(linear).explain(X[:5]).output, linear.decision_function(X[:5]), atol=1e-10)
+    np.testing.assert_allclose(LRP(linear).explain_batch(X[:5]).output, linear.decision_function(X[:5]), atol=1e-10)
 
 
 def test_epsilon_shrinks_totals(data):
     X, y = data
     svc = SVC(kernel="linear").fit(X, y)
-    r0 = LRP(svc).explain(X[:5], target=1)
-    r1 = LRP(svc, eps=0.5).explain(X[:5], target=1)
+    r0 = LRP(svc).explain_batch(X[:5], target=1)
+    r1 = LRP(svc, eps=0.5).explain_batch(X[:5], target=1)
     f = r0.output
     np.testing.assert_allclose(r1.relevance.sum(1), r0.relevance.sum(1) * f / (f + 0.5 * np.sign(f)))
 
@@ -372,7 +372,7 @@ def test_fitted_fisher_vector_without_normalisation_gives_w_phi(data):
     sets = [rng.normal(size=(20, 3)) + (i % 2) for i in range(30)]
     y = np.arange(30) % 2
     pipe = make_pipeline(FisherVectorEncoder(3, power=1.0, norm=None, random_state=0), LinearSVC()).fit(sets, y)
-    result = LRP(pipe).explain(sets[:4], target=1)
+    result = LRP(pipe).explain_batch(sets[:4], target=1)
     enc, svm = pipe[0], pipe[1]
     for D, R_l, f in zip(sets[:4], result.info["descriptors"], result.output):
         np.testing.assert_allclose(R_l, enc.local_codes(D) @ svm.coef_[0], atol=1e-12)
@@ -389,7 +389,7 @@ def test_spatial_pyramid_and_bow_pipeline_to_pixels():
         pipe = make_pipeline(DensePatches(size=4, step=2, positions=True), encoder,
                              SVC(kernel=histogram_intersection if isinstance(encoder, BagOfWordsEncoder)
                                  else "linear")).fit(images, y)
-        result = LRP(pipe).explain(images[:3], target=1)
+        result = LRP(pipe).explain_batch(images[:3], target=1)
         pixels = result.info["pixels"]
         assert pixels.shape == (3, 16, 16)
         np.testing.assert_allclose(result.output, pipe.decision_function(images[:3]), atol=1e-10)
@@ -413,7 +413,7 @@ def test_clever_hans_marker_gets_the_largest_relevance():
     pipe = make_pipeline(DensePatches(size=4, step=2), FisherVectorEncoder(2, random_state=0),
                          LinearSVC()).fit(images, y)
     assert pipe.score(*_marker_images(40, seed=1)) == 1.0
-    result = LRP(pipe).explain(images[y == 1][:5], target=1)
+    result = LRP(pipe).explain_batch(images[y == 1][:5], target=1)
     for heat in result.info["pixels"]:
         inside = heat[1:5, 1:5].mean()
         assert inside > heat[6:, 6:].mean() + 3 * heat[6:, 6:].std()
@@ -427,19 +427,19 @@ def test_bad_input_errors(data):
 
     X, y = data
     with pytest.raises(TypeError, match="LRP cannot explain RandomForestClassifier; supported: SVC"):
-        LRP(RandomForestClassifier(n_estimators=3).fit(X, y)).explain(X[:2], target=1)
+        LRP(RandomForestClassifier(n_estimators=3).fit(X, y)).explain_batch(X[:2], target=1)
     rbf_callable = SVC(kernel=lambda A, B: np.exp(-((A[:, None] - B[None]) ** 2).sum(-1))).fit(X, y)
     with pytest.raises(ValueError, match="is not the kernel of AdditiveKernel"):
-        LRP(rbf_callable, kernel_rule="intersection").explain(X[:2], target=1)
+        LRP(rbf_callable, kernel_rule="intersection").explain_batch(X[:2], target=1)
     with pytest.raises(ValueError, match="decomposition is unknown"):
-        LRP(rbf_callable).explain(X[:2], target=1)
+        LRP(rbf_callable).explain_batch(X[:2], target=1)
     svc = SVC(kernel="linear").fit(X, y)
     with pytest.raises(ValueError, match=r"target 7 is not a class of this SVC; classes: \[0, 1\]"):
-        LRP(svc).explain(X[:2], target=7)
+        LRP(svc).explain_batch(X[:2], target=7)
     with pytest.raises(ValueError, match="X has 5 features but the model was fitted on 6"):
-        LRP(svc).explain(X[:2, :5], target=1)
+        LRP(svc).explain_batch(X[:2, :5], target=1)
     with pytest.raises(ValueError, match="bias of LRP must be one of"):
-        LRP(svc, bias="spread").explain(X[:2], target=1)
+        LRP(svc, bias="spread").explain_batch(X[:2], target=1)
     with pytest.raises(ValueError, match="kind must be one of"):
         AdditiveKernel("min")
 
@@ -457,11 +457,11 @@ def test_results_round_trip_through_disk(tmp_path, topics):
     images, labels = _marker_images(20)
     docs, topic = topics
     results = [
-        LRP(svc).explain(X[:3], target=(0, 2)),                       # pairs, relevance_sv
-        LRP(SVC(kernel="rbf").fit(X, y == 1)).explain(X[:2], target=True),  # roots per row
-        LRP(make_pipeline(TfidfVectorizer(), LinearSVC()).fit(docs, topic)).explain(docs[:2], target="food"),
+        LRP(svc).explain_batch(X[:3], target=(0, 2)),                       # pairs, relevance_sv
+        LRP(SVC(kernel="rbf").fit(X, y == 1)).explain_batch(X[:2], target=True),  # roots per row
+        LRP(make_pipeline(TfidfVectorizer(), LinearSVC()).fit(docs, topic)).explain_batch(docs[:2], target="food"),
         LRP(make_pipeline(DensePatches(4, 4), BagOfWordsEncoder(8, random_state=0), LinearSVC())
-            .fit(images, labels)).explain(images[:2], target=1),      # descriptors, pixels
+            .fit(images, labels)).explain_batch(images[:2], target=1),      # descriptors, pixels
     ]
     for k, result in enumerate(results):
         path = result.save(tmp_path / f"r{k}")

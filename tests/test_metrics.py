@@ -55,7 +55,7 @@ def test_word_deletion_with_lrp_tokens():
     docs = ["rocket orbit launch", "goal match team", "rocket moon orbit", "team cup goal"] * 5
     pipe = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(docs, [1, 0, 1, 0] * 5)
     doc = "the rocket left orbit before the match"
-    result = LRP(pipe).explain([doc], target=1)
+    result = LRP(pipe).explain(doc, target=1)
     morf = word_deletion(pipe, doc, result, target=1)
     assert len(morf.scores) == len(result.info["tokens"][0]) + 1
     assert morf.units[0] in [(4, 10), (16, 21)]  # "rocket" or "orbit" first

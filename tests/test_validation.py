@@ -57,7 +57,7 @@ TARGETS = {
         **{"model": l2, "training_data": BACKGROUND, "n_samples": 40, "random_state": 0, **kw}).explain(X_SMALL[0])),
     "OcclusionExplainer": (OcclusionExplainer, lambda **kw: lambda: OcclusionExplainer(
         **{"model": l2, "window": 3, **kw}).explain(X_SMALL[0])),
-    "LRP": (LRP, lambda **kw: lambda: LRP(**{"estimator": CLF, **kw}).explain(X_CLF[:2])),
+    "LRP": (LRP, lambda **kw: lambda: LRP(**{"estimator": CLF, **kw}).explain_batch(X_CLF[:2])),
     "CallableModel": (CallableModel, lambda **kw: lambda: as_model(l2, **kw)),
     "SklearnModel": (SklearnModel, lambda **kw: lambda: as_model(CLF, **kw)),
     "RemoteModel": (RemoteModel, lambda **kw: lambda: as_model("http://127.0.0.1:9/v2/models/m", **kw)),
@@ -216,15 +216,15 @@ def test_lrp_inputs():
     y = (X_CLF[:, 0] > 0).astype(int)
     for model in (CLF, LinearSVC().fit(X_CLF, y), SVC().fit(X_CLF, y)):
         with pytest.raises(ValueError, match=r"X contains 1 NaN/inf value\(s\), first at index \(0, 1\)"):
-            LRP(model).explain(bad)
+            LRP(model).explain_batch(bad)
         with pytest.raises(ValueError, match="X has 5 features but the model was fitted on 4"):
-            LRP(model).explain(np.ones((2, 5)))
+            LRP(model).explain_batch(np.ones((2, 5)))
     with pytest.raises(ValueError, match="estimator SVC is not fitted"):
-        LRP(SVC()).explain(X_CLF[:2])
+        LRP(SVC()).explain_batch(X_CLF[:2])
     text = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(
         ["good fun", "bad day", "good day", "bad fun"], [1, 0, 1, 0])
     with pytest.raises(ValueError, match=r"explains documents \(strings\); X\[0\] is int"):
-        LRP(text).explain([1, 2])
+        LRP(text).explain_batch([1, 2])
 
 
 # -- the constraints themselves -----------------------------------------------------------------

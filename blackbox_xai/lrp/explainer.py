@@ -68,20 +68,35 @@ class LRP(ParamsMixin):
         self.X_train, self.root, self.root_candidates, self.pooling_eps = X_train, root, root_candidates, pooling_eps
 
     # -- the three kinds of models ---------------------------------------------------------------
-    def explain(self, X, target=None) -> Relevance:
-        """Relevance for every row of ``X`` (arrays (n, D); documents for text pipelines; images
-        or descriptor sets for descriptor pipelines).
+    def explain(self, x, target=None) -> Relevance:
+        """Relevance for one input ``x``: a row (D,), a document (str) for a text pipeline, an
+        image (H, W) or a descriptor set (k, d) for a descriptor pipeline. A :class:`Relevance`
+        of one row; ``target`` as in :meth:`explain_batch`, for this input."""
+        kind = self._kind()
+        if kind == "text":
+            if not isinstance(x, str):
+                raise ValueError(f"a text pipeline's explain takes one document (str), got {type(x).__name__}; "
+                                 "use explain_batch for a list of documents")
+            return self.explain_batch([x], [target] if target is not None else None)
+        one_ndim = 2 if kind == "descriptors" else 1
+        if isinstance(x, str) or np.ndim(x) != one_ndim:
+            what = {"features": "a row (D,)", "descriptors": "an image (H, W) or a descriptor set (k, d)"}[kind]
+            raise ValueError(f"explain takes one input, {what}; got {_describe(x)}: use explain_batch for several")
+        return self.explain_batch([x] if kind == "descriptors" else np.asarray(x)[None],
+                                  [target] if target is not None else None)
+
+    def explain_batch(self, X, target=None) -> Relevance:
+        """Relevance for every input of ``X`` (rows (n, D); documents for text pipelines; images
+        (n, H, W) or descriptor sets for descriptor pipelines), as one :class:`Relevance` whose
+        arrays lead with the input (``result[i]`` is input i's).
 
         ``target``: None (the predicted class of each row), a class label (``"sci.space"``), a
         tuple of two labels for a multi-class SVC, or a list with one of these per row.
         """
         self._validate_params()
         check_fitted(self.estimator)
-        steps = [s for _, s in getattr(self.estimator, "steps", [])] or [self.estimator]
-        start = len(steps) - 1
-        while start > 0 and is_pass_through(steps[start - 1]):
-            start -= 1
-        head, through, final = steps[:start], steps[start:-1], steps[-1]
+        head, through, final = self._steps()
+        steps = head + through + [final]
         if not head:
             X = self._as_2d(X)
             # a precomputed kernel was fitted on kernel rows; X_train's width is checked with it
@@ -101,6 +116,24 @@ class LRP(ParamsMixin):
             f"then the model; this one has {[type(s).__name__ for s in steps]}. For other pipelines "
             "explain the final estimator on the transformed inputs"
         )
+
+    def _steps(self):
+        """``(head, through, final)``: the steps before the pass-through scalers, the scalers, and
+        the model."""
+        steps = [s for _, s in getattr(self.estimator, "steps", [])] or [self.estimator]
+        start = len(steps) - 1
+        while start > 0 and is_pass_through(steps[start - 1]):
+            start -= 1
+        return steps[:start], steps[start:-1], steps[-1]
+
+    def _kind(self) -> str:
+        """"features", "text" or "descriptors": what one input is."""
+        head = self._steps()[0]
+        if head and len(head) == 1 and is_text_vectorizer(head[0]):
+            return "text"
+        if head and is_descriptor_encoder(head[-1]):
+            return "descriptors"
+        return "features"
 
     @staticmethod
     def _as_2d(X):
@@ -184,6 +217,10 @@ class LRP(ParamsMixin):
             boxes = patches.boxes(images.shape[1:])
             result.info["pixels"] = np.stack([spread_to_pixels(r, boxes, images.shape[1:]) for r in local])
         return result
+
+
+def _describe(x) -> str:
+    return f"a {type(x).__name__}" if isinstance(x, str) else f"shape {np.shape(x)}"
 
 
 def _pass_through_types():

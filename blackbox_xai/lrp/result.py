@@ -10,6 +10,9 @@ import numpy as np
 from blackbox_xai.explanation import FORMAT_VERSION, _atomic_savez, _read_meta
 
 
+_SHARED_INFO = ("feature_names",)  # info entries about the model; every other entry has one per input
+
+
 def _plain(value):
     """JSON-ready: numpy scalars and arrays to Python, tuples (class pairs) kept apart from lists."""
     if isinstance(value, tuple):
@@ -64,6 +67,19 @@ class Relevance:
 
     def __len__(self):
         return len(self.output)
+
+    def __getitem__(self, i) -> "Relevance":
+        """Input ``i``'s relevance, as a :class:`Relevance` of one row (what ``LRP.explain`` of
+        that input gives)."""
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"Relevance is indexed by an int (one input), got {type(i).__name__}")
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"input {i} of a Relevance of {n}")
+        one = slice(i % n, i % n + 1)
+        info = {k: v if k in _SHARED_INFO else v[one] for k, v in self.info.items()}
+        return Relevance(self.relevance[one], None if self.relevance_sv is None else self.relevance_sv[one],
+                         self.output[one], self.bias_share[one], self.target[one], self.rule, info)
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path) -> str:
