@@ -67,22 +67,6 @@ def check_choice(value, name: str, choices) -> str:
     return value
 
 
-def check_random_state(random_state) -> np.random.Generator:
-    """Resolve ``random_state`` (None, int, SeedSequence or Generator) to a fresh Generator.
-
-    Never touches NumPy's global RNG.
-    """
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
-        if isinstance(random_state, bool):
-            raise ValueError(f"random_state must be None, an int or a Generator, got {random_state!r}")
-        return np.random.default_rng(random_state)
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    raise ValueError(
-        f"random_state must be None, an int, a SeedSequence or a numpy Generator, got {type(random_state).__name__}"
-    )
-
-
 def check_target(target, n_outputs: int, name: str = "target"):
     """Validate an output column index against the model's number of outputs."""
     if target is None:
@@ -122,15 +106,16 @@ def take_target(outputs, target):
 
 
 def seed_sequence(random_state) -> np.random.SeedSequence:
-    """A SeedSequence for one ``explain`` call: every input explained in the call starts a fresh
-    Generator from it, so ``explain_batch(X)[i]`` equals ``explain(X[i])`` for an int seed. A
-    Generator given by the user is advanced once (one seed drawn); NumPy's global RNG is never
-    touched."""
+    """The one way randomness is resolved: a SeedSequence for one ``explain`` call, from
+    ``random_state`` (None, an int >= 0, a SeedSequence or a Generator; checked by the explainer's
+    constraints). Every input explained in the call starts a fresh Generator from it
+    (``np.random.default_rng(seq)``), so ``explain_batch(X)[i]`` equals ``explain(X[i])`` for an
+    int seed. A Generator given by the user is advanced once (one seed drawn); NumPy's global RNG
+    is never touched."""
     if isinstance(random_state, np.random.SeedSequence):
         return random_state
     if isinstance(random_state, np.random.Generator):
         return np.random.SeedSequence(int(random_state.integers(2**63)))
-    check_random_state(random_state)  # validates the type
     return np.random.SeedSequence(random_state)
 
 

@@ -94,7 +94,7 @@ def explainer_spec(args, data) -> dict:
             raise ValueError("--method occlusion needs --window (e.g. --window 4 4)")
         spec.update(window=tuple(args.window), strides=tuple(args.strides) if args.strides else None)
         if masked is not None:
-            spec["baseline"] = masked
+            spec["masked_value"] = masked
     return spec
 
 
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--mode", default="exact", choices=("exact", "fast"), help="sis: search mode")
     ex.add_argument("--n-samples", type=int, help="kernelshap: coalitions (default auto); lime: samples")
     ex.add_argument("--masked-value", metavar="VALUE",
-                    help="sis: the value of masked features; occlusion: the baseline. A number "
+                    help="sis and occlusion: the value masked features take. A number "
                     "(default 0), 'mean' (the mean row of --background, else of --data: the usual "
                     "training-mean masking) or a .npy file holding one input")
     ex.add_argument("--background", help="kernelshap: background .npy; lime: training data .npy; "

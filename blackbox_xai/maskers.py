@@ -28,7 +28,7 @@ sends plan entries only (a few bytes per feature).
 * :class:`ValueMasker` - the plan entries are the new feature values themselves (LIME tabular);
 * :class:`OffsetMasker` - the plan entries are offsets from the input in units of a per-feature
   scale (LIME tabular's continuous sampling);
-* :class:`WindowMasker` - the plan entries are window corners, the window takes a baseline
+* :class:`WindowMasker` - the plan entries are window corners, the window takes the masked value
   (occlusion);
 * :class:`TextMasker` - boolean masks over the tokens of one document; builds strings.
 """
@@ -297,11 +297,11 @@ class OffsetMasker(Masker):
 
 class WindowMasker(Masker):
     """The plan entries are window corners ``(n, ndim)``; the window of shape ``window`` starting
-    there takes the baseline's values (occlusion)."""
+    there takes the masked input's values (occlusion)."""
 
-    def __init__(self, X, baseline, window):
+    def __init__(self, X, masked_input, window):
         space = FeatureSpace(X.shape[1:])
-        super().__init__(X, baseline, space)
+        super().__init__(X, masked_input, space)
         self.window = tuple(int(w) for w in window)
 
     def build(self, rows, corners, out=None) -> np.ndarray:

@@ -65,7 +65,7 @@ def test_cli_masked_value(saved, capsys):
         np.testing.assert_array_equal(got.masked_input, train.mean(axis=0))
     assert main([*base, "--method", "occlusion", "--window", "4", "--masked-value", "0.5",
                  "--out", str(tmp / "occ")]) == 0
-    want = OcclusionExplainer(clf, 4, baseline=0.5).explain(X[0]).values
+    want = OcclusionExplainer(clf, 4, masked_value=0.5).explain(X[0]).values
     assert_close_across_calls(load_results(tmp / "occ")[0].values, want)  # a job calls in shards
     assert main([*base, "--method", "sis", "--threshold", "0.6", "--masked-value", "zero",
                  "--out", str(tmp / "bad")]) == 2

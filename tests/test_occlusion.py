@@ -17,7 +17,7 @@ def reads_region(batch):
 def test_evaluations_are_windows_plus_one(window, strides):
     x = RNG.random((3, 10, 10))
     calls = []
-    result = OcclusionExplainer(lambda b: calls.append(len(b)) or reads_region(b), window, strides).explain(x)
+    result = OcclusionExplainer(lambda b: calls.append(len(b)) or reads_region(b), window, strides=strides).explain(x)
     n_windows = len(window_corners((3, 10, 10), (3,) + window, (3,) + (strides or (1, 1))))
     assert result.n_evaluations == sum(calls) == n_windows + 1 == result.info["n_windows"] + 1
 
@@ -35,7 +35,7 @@ def test_zero_where_no_window_touches_the_region():
 
 def test_single_position_window_is_the_exact_drop():
     x = RNG.random((3, 10, 10))
-    result = OcclusionExplainer(reads_region, (1, 1, 1), baseline=0.5).explain(x)
+    result = OcclusionExplainer(reads_region, (1, 1, 1), masked_value=0.5).explain(x)
     expected = np.zeros_like(x)
     expected[:, 2:5, 3:6] = x[:, 2:5, 3:6] - 0.5
     np.testing.assert_allclose(result.values, expected, atol=1e-12)
@@ -108,10 +108,10 @@ def test_windows_over_several_axes_and_channels():
 def test_array_baseline_with_cut_windows():
     x, model = _two_channel_case()
     baseline = np.ones_like(x)
-    result = OcclusionExplainer(model, (2, 2), strides=2, baseline=baseline).explain(x)
+    result = OcclusionExplainer(model, (2, 2), strides=2, masked_value=baseline).explain(x)
     # each window's drop loses one per occluded position: 8, 4, 4 and 2 positions
     np.testing.assert_allclose(result.values, _blocks(52 - 8, 32 - 4, 44 - 4, 25 - 2))
-    per_channel = OcclusionExplainer(model, (2, 2), strides=2, baseline=np.array([1.0, 0.0])[:, None, None]).explain(x)
+    per_channel = OcclusionExplainer(model, (2, 2), strides=2, masked_value=np.array([1.0, 0.0])[:, None, None]).explain(x)
     np.testing.assert_allclose(per_channel.values, _blocks(52 - 4, 32 - 2, 44 - 2, 25 - 1))
 
 

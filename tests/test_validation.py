@@ -143,7 +143,7 @@ def test_the_cases_named_by_users():
         (lambda: LimeExplainer(l2, BACKGROUND, memory_budget=-1).explain(X_SMALL[0]), "memory_budget"),
         (lambda: OcclusionExplainer(l2, 1.5).explain(X_SMALL[0]), "window"),
         (lambda: OcclusionExplainer(l2, None).explain(X_SMALL[0]), "window"),
-        (lambda: OcclusionExplainer(l2, 3, baseline=np.ones(5)).explain(X_SMALL[0]), "baseline"),
+        (lambda: OcclusionExplainer(l2, 3, masked_value=np.ones(5)).explain(X_SMALL[0]), "masked_value"),
         (lambda: KernelShapExplainer(l2, BACKGROUND, tol=-1).explain(X_SMALL[0]), "tol"),
         (lambda: KernelShapExplainer(l2, BACKGROUND, tol=float("nan")).explain(X_SMALL[0]), "tol"),
         (lambda: as_model("http://h:1/v2/models/m", timeout="5"), "timeout"),
@@ -153,8 +153,8 @@ def test_the_cases_named_by_users():
     ]
     for call, param in cases:
         check_refused_by_name(call, param)
-    with pytest.raises(InvalidParameterError, match="baseline of OcclusionExplainer") as info:
-        OcclusionExplainer(l2, 3, baseline="zero").explain(X_SMALL[0])
+    with pytest.raises(InvalidParameterError, match="masked_value of OcclusionExplainer") as info:
+        OcclusionExplainer(l2, 3, masked_value="zero").explain(X_SMALL[0])
     assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
 
 

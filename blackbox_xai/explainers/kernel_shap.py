@@ -36,8 +36,8 @@ from blackbox_xai._validation import (
     Options,
     RandomState,
     check_array,
-    check_random_state,
     resolve_target,
+    seed_sequence,
     take_target,
 )
 from blackbox_xai.adapters import as_model
@@ -265,7 +265,7 @@ class KernelShapExplainer(Explainer):
         background, bg_weights = self._background(input_shape, dtype)
         space = FeatureSpace(input_shape, self.groups)
         m = space.n_features
-        rng = check_random_state(self.random_state)
+        rng = np.random.default_rng(seed_sequence(self.random_state))
         relabel = None
         designs = min(int(self.n_designs), len(background))
         if designs > 1 and link == "identity":

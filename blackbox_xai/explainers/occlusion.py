@@ -1,4 +1,4 @@
-"""Occlusion: slide a window over the input, replace it by a baseline, record the output's drop.
+"""Occlusion: slide a window over the input, give it the masked value, record the output's drop.
 
 Plan: one window corner per model evaluation (plus ``f(x)`` itself), so the evaluations are exactly
 ``n_windows + 1`` per input. Estimator: the attribution of a position is the mean, over the windows
@@ -15,6 +15,7 @@ from blackbox_xai._validation import (
     EXECUTION_CONSTRAINTS,
     TARGET,
     ArrayLike,
+    Instance,
     PositiveInts,
     resolve_target,
     take_target,
@@ -23,7 +24,7 @@ from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET
 from blackbox_xai.explainers._base import Explainer
 from blackbox_xai.explanation import Attribution
-from blackbox_xai.features import resolve_masked_input
+from blackbox_xai.features import BackgroundMean, resolve_masked_input
 from blackbox_xai.maskers import WindowMasker
 
 
@@ -65,8 +66,9 @@ class OcclusionExplainer(Explainer):
     strides : None, int or tuple of int
         Step between windows, aligned like ``window`` (leading axes step by their full size). An
         int steps that far along every axis named by ``window``; None: 1.
-    baseline : float or array
-        What occluded positions take (scalar or broadcastable to x).
+    masked_value : float, array or BackgroundMean
+        What occluded positions take (captum's ``baselines``): a scalar, an array broadcastable
+        to x, or ``BackgroundMean(X_train)``.
     target : None, int or "all"
     batch_size, executor, progress, memory_budget
         Execution settings (see :class:`~blackbox_xai.engine.Engine`).
@@ -83,17 +85,17 @@ class OcclusionExplainer(Explainer):
         "model": "no_validation",  # as_model checks it
         "window": [PositiveInts()],
         "strides": [None, PositiveInts()],
-        "baseline": [ArrayLike()],
+        "masked_value": [ArrayLike(), Instance("a BackgroundMean", BackgroundMean)],
         "target": TARGET,
         **EXECUTION_CONSTRAINTS,
     }
 
-    def __init__(self, model, window, strides=None, baseline=0.0, *, target=None, batch_size=None,
+    def __init__(self, model, window, *, strides=None, masked_value=0.0, target=None, batch_size=None,
                  executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET):
         self.model = model
         self.window = window
         self.strides = strides
-        self.baseline = baseline
+        self.masked_value = masked_value
         self.target = target
         self.batch_size = batch_size
         self.executor = executor
@@ -114,13 +116,13 @@ class OcclusionExplainer(Explainer):
             raise ValueError(f"strides {steps} must name as many axes as window {named}")
         strides = lead + steps
         dtype = self._float_dtype(X)
-        baseline = resolve_masked_input(self.baseline, input_shape, dtype, name="baseline")
+        masked_input = resolve_masked_input(self.masked_value, input_shape, dtype)
         corners = window_corners(input_shape, window, strides)
         n, w = len(X), len(corners)
         X = X.astype(dtype, copy=False)
         engine = self._engine(model)
-        masker = engine.prepare(WindowMasker(X, baseline, window))
-        unoccluded = engine.prepare(WindowMasker(X, baseline, (0,) * len(window)))  # a window of size 0: x
+        masker = engine.prepare(WindowMasker(X, masked_input, window))
+        unoccluded = engine.prepare(WindowMasker(X, masked_input, (0,) * len(window)))  # a window of size 0: x
         try:
             fx = engine.evaluate(unoccluded, np.arange(n), np.zeros((n, len(window)), np.intp), labels)
             out = engine.evaluate(masker, np.repeat(np.arange(n), w), np.tile(corners, (n, 1)), labels)
