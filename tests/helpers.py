@@ -1,7 +1,117 @@
-"""Assertions shared by the tests."""
+"""What the tests share: the spec's small models, the table of explainers the invariant suites
+run, and assertions."""
 from __future__ import annotations
 
 import numpy as np
+
+from blackbox_xai import Attribution, KernelShapExplainer, LimeExplainer, Model, OcclusionExplainer, SISExplainer
+from blackbox_xai.features import FeatureSpace
+from blackbox_xai.maskers import Masker
+
+
+# -- the spec's models ----------------------------------------------------------------------------
+def l2(batch):
+    """L2 norm over the last axis (the spec's L2 model)."""
+    return np.linalg.norm(batch, axis=-1)
+
+
+def total(batch):
+    """Sum of all entries per row (the spec's SUM model)."""
+    return batch.reshape(len(batch), -1).sum(axis=1)
+
+
+def linreg(batch):
+    """Dot product with [1, 2, 0, 1] (the spec's LINREG model)."""
+    return batch @ np.array([1.0, 2.0, 0.0, 1.0])
+
+
+# -- every explainer, configured for small inputs of 12 features -----------------------------------
+RNG = np.random.default_rng(7)
+X_SMALL = RNG.random((3, 12)) * 2.0
+BACKGROUND = RNG.random((4, 12))
+
+
+def _sis(mode):
+    # deterministic: the seed check just runs it twice
+    return lambda model=l2, random_state=None, **kw: SISExplainer(model, 2.5, mode=mode, **kw)
+
+
+class _Flat:
+    """The table's models read rows of 12 numbers; the image explainer hands them 1x3x4 images."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, batch):
+        return self.model(batch.reshape(len(batch), -1))
+
+
+def _flat(model):
+    return _Flat(model) if callable(model) and not isinstance(model, Model) else model
+
+
+def _seeded(make):
+    """Explainers that draw samples get a fixed seed unless the check gives one."""
+    return lambda model=l2, random_state=0, **kw: make(model, random_state=random_state, **kw)
+
+
+EXPLAINERS = {
+    "sis-exact": _sis("exact"),
+    "sis-fast": _sis("fast"),
+    "kernel-shap": _seeded(lambda model, **kw: KernelShapExplainer(model, BACKGROUND, n_samples=200, **kw)),
+    "kernel-shap-auto": _seeded(lambda model, **kw: KernelShapExplainer(model, BACKGROUND, tol=0.02, **kw)),
+    "lime-tabular": _seeded(lambda model, **kw: LimeExplainer(model, BACKGROUND, n_samples=300, **kw)),
+    "lime-image": _seeded(lambda model, **kw: LimeExplainer(_flat(model), mode="image", grid=(1, 4),
+                                                            n_samples=50, channel_axis=0, **kw)),
+    # deterministic: the seed check just runs it twice
+    "occlusion": lambda model=l2, random_state=None, **kw: OcclusionExplainer(model, 3, strides=2, **kw),
+}
+# the image explainer sees each row of X_SMALL as a 1x3x4 image
+RESHAPE = {"lime-image": (1, 3, 4)}
+
+
+def assert_same(a, b):
+    """Two explain_batch results are identical (bit for bit)."""
+    assert len(a) == len(b)
+    for ca, cb in zip(a, b):
+        if isinstance(ca, Attribution):
+            assert ca.target == cb.target and ca.n_evaluations == cb.n_evaluations
+            np.testing.assert_array_equal(ca.values, cb.values)
+            np.testing.assert_array_equal(ca.base_value, cb.base_value)
+            if ca.std_errors is not None:
+                np.testing.assert_array_equal(ca.std_errors, cb.std_errors)
+            continue
+        assert ca.target == cb.target and len(ca) == len(cb), (ca, cb)
+        for sa, sb in zip(ca, cb):
+            np.testing.assert_array_equal(sa.indices, sb.indices)
+            np.testing.assert_array_equal(sa.order, sb.order)
+            np.testing.assert_array_equal(sa.values, sb.values)
+            assert sa.score == sb.score
+
+
+# -- engine cases ------------------------------------------------------------------------------------
+class Recorder:
+    """A model that records the size of every call."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def __call__(self, batch):
+        self.sizes.append(len(batch))
+        return batch.reshape(len(batch), -1).sum(axis=1)
+
+
+def engine_case(n=10, m=4):
+    """``(masker, rows, masks)``: n random masks over 4 features of two inputs."""
+    rng = np.random.default_rng(0)
+    space = FeatureSpace((m,))
+    masker = Masker(rng.random((2, m)), np.zeros(m), space)
+    rows = np.repeat([0, 1], [n // 2, n - n // 2])
+    masks = rng.random((n, m)) < 0.5
+    return masker, rows, masks
+
+
+# -- equality across model calls -------------------------------------------------------------------
 
 # What the library promises where the model sees other calls than in the reference run (another
 # batch size, remote requests of another size): a BLAS-backed model's output for a row can change

@@ -8,7 +8,7 @@ import pytest
 from blackbox_xai import LimeExplainer, OcclusionExplainer, SISExplainer
 from blackbox_xai.analysis import compare_models
 from blackbox_xai.cli import main
-from conftest import l2, total
+from helpers import l2, total
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("torch")

@@ -13,7 +13,7 @@ from blackbox_xai import (
     clone,
 )
 from blackbox_xai.explanation import load_result
-from conftest import l2
+from helpers import l2
 
 RNG = np.random.default_rng(5)
 X = RNG.random((3, 6)) * 2.0

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from blackbox_xai import Attribution, SISCollection, SISExplainer
-from conftest import l2, total
+from helpers import l2, total
 
 
 def assert_roundtrip(col, path):

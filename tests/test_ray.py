@@ -6,8 +6,8 @@ import pytest
 
 from blackbox_xai import KernelShapExplainer, ModelError, RayExecutor, SerialExecutor, SISExplainer, WorkerLostError
 from blackbox_xai.executors import get_executor
-from conftest import l2, total
-from test_common import EXPLAINERS, RESHAPE, X_SMALL, assert_same
+from helpers import EXPLAINERS, RESHAPE, X_SMALL, assert_same, l2, total
+
 
 
 @pytest.mark.parametrize("name", sorted(EXPLAINERS))

@@ -16,7 +16,7 @@ from blackbox_xai import (
     ThreadExecutor,
 )
 from blackbox_xai.executors import SerialExecutor
-from conftest import l2, total
+from helpers import l2, total
 
 
 # --- the reference's defects, fixed -----------------------------------------------------------

@@ -4,7 +4,7 @@ import pytest
 
 from blackbox_xai import NoSISWarning, SISExplainer
 from blackbox_xai.explainers.backselect import find_sis_from_backselect
-from conftest import l2, linreg, total
+from helpers import l2, linreg, total
 
 S125, S126, S200 = np.sqrt(125), np.sqrt(126), np.sqrt(200)
 

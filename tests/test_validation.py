@@ -31,7 +31,7 @@ from blackbox_xai._validation import (
 )
 from blackbox_xai.adapters import CallableModel, RemoteModel, SklearnModel
 from blackbox_xai.exceptions import InvalidParameterError
-from conftest import l2
+from helpers import l2
 
 RNG = np.random.default_rng(11)
 X_SMALL = RNG.random((3, 12)) * 2.0
