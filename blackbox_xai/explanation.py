@@ -47,6 +47,18 @@ class SIS:
     score: float
     sufficient: bool
 
+    def relevance_map(self, index=0) -> np.ndarray:
+        """The removal rank of each position, laid out like ``mask``: the feature removed last
+        (the most needed) scores highest, ``len(order)``. For region perturbation and plots."""
+        _only_input(index)
+        order = np.reshape(self.order, (len(self.order), -1))
+        if order.shape[1] != self.mask.ndim:
+            raise ValueError("this SIS names its features by group id: its relevance map needs the "
+                             "group map (use SISCollection.group_ids and the explainer's groups)")
+        values = np.zeros(self.mask.shape)
+        values[tuple(order.T)] = np.arange(1, len(order) + 1)
+        return values
+
     @property
     def size(self) -> int:
         return int(len(self.features))
@@ -56,6 +68,11 @@ class SIS:
 
     def __repr__(self) -> str:
         return f"SIS(size={self.size}, score={self.score:.4g}, sufficient={self.sufficient})"
+
+
+def _only_input(index):
+    if index != 0:
+        raise IndexError(f"a result of one input has only input 0, got index {index}")
 
 
 class SISCollection(Sequence):
@@ -251,6 +268,20 @@ class Attribution:
         if self.feature_map is not None:
             return self.values[self.feature_map.ravel()].reshape(self.x.shape + self.values.shape[1:])
         return np.broadcast_to(self.values, self.x.shape + self.values.shape[self.x.ndim:]).copy()
+
+    def relevance_map(self, index=0) -> np.ndarray:
+        """:meth:`to_input`: the values over the input's positions (for region perturbation)."""
+        _only_input(index)
+        return self.to_input()
+
+    def token_spans(self, index=0):
+        """``[(start, end, value)]`` of every token of a text attribution (None otherwise): the
+        value of the word each token is."""
+        _only_input(index)
+        if "spans" not in self.info or "feature_of_token" not in self.info:
+            return None
+        values = np.asarray(self.values, dtype=float)
+        return [(int(a), int(b), float(values[f])) for (a, b), f in zip(self.info["spans"], self.info["feature_of_token"])]
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path) -> str:

@@ -16,6 +16,9 @@ import numpy as np
 
 from blackbox_xai._validation import resolve_target
 from blackbox_xai.adapters import as_model
+from blackbox_xai.engine import Engine
+from blackbox_xai.features import FeatureSpace
+from blackbox_xai.maskers import TextMasker, ValueMasker
 
 ORDERS = ("morf", "lerf", "random")
 
@@ -69,21 +72,10 @@ def perturbation_summary(model, x, explanation, *, n_random=5, random_state=None
 
 
 def relevance_map(explanation, shape=None, index=0) -> np.ndarray:
-    """Per-position relevance from any explanation of the library (see the module docstring)."""
-    from blackbox_xai.explanation import SIS, Attribution
-    from blackbox_xai.lrp.result import Relevance
-
-    if isinstance(explanation, Attribution):
-        values = explanation.to_input()
-    elif isinstance(explanation, SIS):
-        order = np.asarray(explanation.order)
-        if shape is None:
-            raise ValueError("an SIS needs shape= (the shape of its mask) to become a relevance map")
-        values = np.zeros(shape)
-        values[tuple(order.T)] = np.arange(1, len(order) + 1)  # removed last = most relevant
-    elif isinstance(explanation, Relevance):
-        pixels = explanation.info.get("pixels")
-        values = pixels[index] if pixels is not None else explanation.relevance[index]
+    """Per-position relevance from any explanation of the library (its ``relevance_map(index)``:
+    an Attribution, an SIS, input ``index`` of an LRP Relevance) or from an array."""
+    if hasattr(explanation, "relevance_map"):
+        values = explanation.relevance_map(index)
     else:
         values = np.asarray(explanation, dtype=float)
     if shape is not None and values.shape != tuple(shape):
@@ -143,7 +135,9 @@ def region_perturbation(model, x, explanation, *, region=9, steps=100, order="mo
         block = current[..., r:r + region, c:c + region]
         current[..., r:r + region, c:c + region] = rng.uniform(low, high, size=block.shape)
         batch[k] = current
-    out = model(batch)
+    # each step's input is the whole new input: the engine's value masker writes it as it is
+    masker = ValueMasker(x[None], FeatureSpace(x.shape))
+    out = Engine(model).evaluate(masker, np.zeros(len(batch), np.intp), batch.reshape(len(batch), -1))
     t = _one_target(target, out[0])
     return PerturbationCurve(out[:, t], order, t, [tiles[i] for i in ranked])
 
@@ -162,12 +156,12 @@ def word_deletion(model, doc, explanation, *, steps=None, order="morf", target=N
         raise ValueError("the explanation holds no tokens of the document")
     scores = np.array([v for _, _, v in spans])
     ranked = _ranking(scores, order, rng)[: steps or len(spans)]
-    texts, deleted = [doc], set()
-    for i in ranked:
-        deleted.add(int(i))
-        texts.append(_without(doc, [spans[j][:2] for j in sorted(deleted)]))
-    model = as_model(model)
-    out = model(np.array(texts, dtype=object))
+    keep = np.ones((len(ranked) + 1, len(spans)), dtype=bool)  # step k: the first k ranked words gone
+    for k, i in enumerate(ranked, start=1):
+        keep[k:, i] = False
+    order_of_spans = sorted(range(len(spans)), key=lambda j: spans[j][0])
+    masker = TextMasker(doc, [spans[j][:2] for j in order_of_spans], np.arange(len(spans)))
+    out = Engine(as_model(model)).evaluate(masker, np.zeros(len(keep), np.intp), keep[:, order_of_spans])
     t = _one_target(target, out[0])
     return PerturbationCurve(out[:, t], order, t, [spans[i][:2] for i in ranked])
 
@@ -180,19 +174,5 @@ def _one_target(target, fx):
 
 
 def _token_spans(explanation, index):
-    info = getattr(explanation, "info", None) or {}
-    if "tokens" in info and "docs" in info:
-        return [(t["start"], t["end"], t["relevance"]) for t in info["tokens"][index]]
-    if "spans" in info and "feature_of_token" in info:
-        values = np.asarray(explanation.values, dtype=float)
-        return [(s, e, float(values[f])) for (s, e), f in zip(info["spans"], info["feature_of_token"])]
-    return [(int(s), int(e), float(v)) for s, e, v in explanation]
-
-
-def _without(doc, spans):
-    parts, last = [], 0
-    for start, end in spans:
-        parts.append(doc[last:start])
-        last = end
-    parts.append(doc[last:])
-    return "".join(parts)
+    spans = explanation.token_spans(index) if hasattr(explanation, "token_spans") else None
+    return spans if spans is not None else [(int(s), int(e), float(v)) for s, e, v in explanation]

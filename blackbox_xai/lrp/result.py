@@ -81,6 +81,19 @@ class Relevance:
         return Relevance(self.relevance[one], None if self.relevance_sv is None else self.relevance_sv[one],
                          self.output[one], self.bias_share[one], self.target[one], self.rule, info)
 
+    def relevance_map(self, index=0) -> np.ndarray:
+        """Input ``index``'s relevance over its positions: per pixel for an image pipeline, per
+        input dimension otherwise."""
+        pixels = self.info.get("pixels")
+        return np.asarray(pixels[index] if pixels is not None else self.relevance[index], dtype=float)
+
+    def token_spans(self, index=0):
+        """``[(start, end, relevance)]`` of every token of document ``index`` of a text pipeline
+        (None for other pipelines)."""
+        if "tokens" not in self.info:
+            return None
+        return [(t["start"], t["end"], t["relevance"]) for t in self.info["tokens"][index]]
+
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path) -> str:
         """Write to ``path`` (``.npz`` appended if missing), atomically. Arrays in ``info``
