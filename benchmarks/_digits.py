@@ -2,11 +2,14 @@
 small models trained on them in seconds (fixed seeds, nothing downloaded)."""
 from __future__ import annotations
 
+import os
+import sys
 import time
 
 from sklearn.datasets import load_digits
 
-from blackbox_xai.analysis.cnn_vs_mlp import digits28, make_models, train
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from digits_study import digits28, make_models, train  # noqa: E402
 
 __all__ = ["Timed", "digits8", "digits28", "small_cnn", "train_mlp8", "train_torch"]
 

@@ -137,13 +137,6 @@ def _print_status(out, status):
           f"{status['done_shards']}/{status['n_shards']} shards, {state}")
 
 
-def _compare(args):
-    from blackbox_xai.analysis.cnn_vs_mlp import run, use_headless_backend
-
-    use_headless_backend()
-    run(args)
-
-
 def _status(args):
     from blackbox_xai.jobs import job_status
 
@@ -217,15 +210,6 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="how far a job folder is")
     st.add_argument("dir")
     st.set_defaults(run=_status)
-
-    from blackbox_xai.analysis.cnn_vs_mlp import add_arguments
-
-    cmp = sub.add_parser("compare", help="the CNN-vs-MLP rationale study on bundled digits (needs torch)",
-                         description="Train a CNN and an MLP on digits upsampled to 28x28, find the SIS of "
-                         "both, cluster them jointly and cross-check; tables, figures and report.html "
-                         "in --out.")
-    add_arguments(cmp)
-    cmp.set_defaults(run=_compare)
 
     sh = sub.add_parser("show", help="summarise the results of a finished job")
     sh.add_argument("dir")

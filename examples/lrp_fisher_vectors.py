@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import numpy as np
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
-from blackbox_xai.analysis.cnn_vs_mlp import digits28
 from blackbox_xai.analysis.metrics import perturbation_summary
 from blackbox_xai.lrp import LRP, DensePatches, FisherVectorEncoder
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from digits_study import digits28  # noqa: E402
 
 
 def fv_pipeline(seed=0):

@@ -1,21 +1,24 @@
 """The CNN-vs-MLP study end to end (small), compare_models, and the plots."""
 import os
 import re
+import runpy
+import sys
 
 import numpy as np
 import pytest
 
 from blackbox_xai import LimeExplainer, OcclusionExplainer, SISExplainer
 from blackbox_xai.analysis import compare_models
-from blackbox_xai.cli import main
 from helpers import l2, total
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("torch")
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples")
 
 
-def test_study_headless_report_references_only_existing_files(tmp_path, capsys):
-    assert main(["compare", "--n-per-model", "4", "--epochs", "2", "--out", str(tmp_path)]) == 0
+def test_study_headless_report_references_only_existing_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["compare_cnn_mlp.py", "--n-per-model", "4", "--epochs", "2", "--out", str(tmp_path)])
+    runpy.run_path(os.path.join(EXAMPLES, "compare_cnn_mlp.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "CNN: test accuracy" in out and "| cluster | n_sis | % CNN | % MLP |" in out
     report = (tmp_path / "report.html").read_text()
@@ -27,10 +30,11 @@ def test_study_headless_report_references_only_existing_files(tmp_path, capsys):
         assert (tmp_path / name).is_file()
 
 
-def test_study_models_are_seeded_without_touching_the_global_rng():
+def test_study_models_are_seeded_without_touching_the_global_rng(monkeypatch):
     import torch
 
-    from blackbox_xai.analysis.cnn_vs_mlp import make_models, train
+    monkeypatch.syspath_prepend(EXAMPLES)
+    from digits_study import make_models, train
 
     X = np.random.default_rng(0).random((32, 1, 28, 28), dtype=np.float32)
     y = np.arange(32) % 10

@@ -438,3 +438,13 @@ def test_a_probability_threshold_above_one_is_refused(digits_mlp):
     clf, X, _ = digits_mlp
     with pytest.raises(ValueError, match=r"threshold=1.5 is above 1, the largest probability"):
         SISExplainer(clf, 1.5).explain(X[0])
+
+
+def test_a_batch_with_several_empty_collections_warns_once():
+    X = np.array([[0.5, 0.5], [4.0, 3.0], [0.2, 0.1], [0.1, 0.1]])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        got = SISExplainer(total, 5.0).explain_batch(X)
+    notes = [w for w in seen if issubclass(w.category, NoSISWarning)]
+    assert len(notes) == 1 and "3 of 4 inputs have no SIS" in str(notes[0].message)
+    assert [c.reason is None for c in got] == [False, True, False, False]

@@ -30,6 +30,7 @@ from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Progress
 from blackbox_xai.executors import get_executor
 from blackbox_xai.explainers._base import Explainer
 from blackbox_xai.explainers.backselect import run_lockstep, sis_collection
+from blackbox_xai.exceptions import NoSISWarning
 from blackbox_xai.explanation import SIS, SISCollection
 from blackbox_xai.features import BackgroundMean, FeatureSpace, resolve_masked_input
 from blackbox_xai.maskers import Masker
@@ -139,6 +140,11 @@ class SISExplainer(Explainer):
 
     def _explain(self, X, targets, labels, initial_mask=None):
         collections, notes = self._explain_quietly(X, targets, initial_mask, labels)
+        empty = [message for message, category in notes if category is NoSISWarning]
+        if len(empty) > 1:  # one warning for a batch; each collection's reason says why
+            notes = [n for n in notes if n[1] is not NoSISWarning]
+            notes.append((f"{len(empty)} of {len(X)} inputs have no SIS (see each collection's reason); "
+                          f"the first: {empty[0]}", NoSISWarning))
         for message, category in notes:
             warnings.warn(message, category, stacklevel=4)
         return collections
