@@ -74,9 +74,10 @@ def test_ray_on_a_fitted_sklearn_model(ray_local, digits_mlp):
 def test_warnings_and_errors_found_on_ray_workers_reach_the_caller(ray_local):
     """explain_batch on Ray explains parts of X on the actors: what they find comes back."""
     with pytest.warns(UserWarning) as record:
-        SISExplainer(total, 3.0, masked_value=1.0, if_masked_sufficient="warn",
-                     executor="ray").explain_batch(np.full((2, 4), 2.0))
-    assert sorted(str(w.message)[:25] for w in record) == ["X[0]: the fully masked in", "X[1]: the fully masked in"]
+        got = SISExplainer(total, 3.0, masked_value=1.0, if_masked_sufficient="warn",
+                           executor="ray").explain_batch(np.full((2, 4), 2.0))
+    assert [str(w.message)[:26] for w in record] == ["2 of 2 inputs have no SIS "]  # one for the batch
+    assert [c.reason[:25] for c in got] == ["X[0]: the fully masked in", "X[1]: the fully masked in"]
     assert record[0].filename == __file__  # raised at the caller's line
 
     def model(batch):
