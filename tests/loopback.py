@@ -26,13 +26,14 @@ class LoopbackServer:
     ``ssl.SSLContext`` to serve https with. ``connections`` counts connections accepted.
     """
 
-    def __init__(self, fn, faults=(), delay=0.0, output_name="predict_proba", ready=True, tls=None):
+    def __init__(self, fn, faults=(), delay=0.0, output_name="predict_proba", ready=True, tls=None, model=MODEL):
         self.fn = fn
         self.faults = list(faults)
         self.delay = delay
         self.output_name = output_name
         self.ready = ready
         self.tls = tls  # an ssl.SSLContext to serve https with
+        self.model = model  # the name it serves the model under
         self.connections = 0  # connections accepted
         self.log = []  # one dict per inference request: rows (array), outcome
         self.in_flight = 0
@@ -41,8 +42,8 @@ class LoopbackServer:
 
     def url(self, protocol):
         base = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
-        return {"v2": f"{base}/v2/models/{MODEL}", "mlflow": f"{base}/invocations",
-                "tfserving": f"{base}/v1/models/{MODEL}"}[protocol]
+        return {"v2": f"{base}/v2/models/{self.model}", "mlflow": f"{base}/invocations",
+                "tfserving": f"{base}/v1/models/{self.model}"}[protocol]
 
     def answered_rows(self):
         """Rows of every request that got a normal answer, in arrival order."""
@@ -70,8 +71,8 @@ class LoopbackServer:
 
             def do_GET(self):
                 if not server.ready:
-                    self._send(404, {"error": f"Model {MODEL} not found"})
-                elif self.path in (f"/v2/models/{MODEL}/ready", "/ping", f"/v1/models/{MODEL}"):
+                    self._send(404, {"error": f"Model {server.model} not found"})
+                elif self.path in (f"/v2/models/{server.model}/ready", "/ping", f"/v1/models/{server.model}"):
                     self._send(200, {"model_version_status": [{"state": "AVAILABLE"}]})
                 else:
                     self._send(404, {"error": f"no route {self.path}"})
@@ -89,12 +90,12 @@ class LoopbackServer:
                         server.in_flight -= 1
 
             def _answer(self, body, fault):
-                if self.path == f"/v2/models/{MODEL}/infer":
+                if self.path == f"/v2/models/{server.model}/infer":
                     spec = body["inputs"][0]
                     dtype = {"FP64": np.float64, "FP32": np.float32, "INT64": np.int64,
                              "BYTES": object}[spec["datatype"]]
                     rows = np.asarray(spec["data"], dtype=dtype).reshape(spec["shape"])
-                elif self.path in ("/invocations", f"/v1/models/{MODEL}:predict"):
+                elif self.path in ("/invocations", f"/v1/models/{server.model}:predict"):
                     rows = np.asarray(body.get("inputs", body.get("instances")))
                 else:
                     return self._send(404, {"error": f"no route {self.path}"})
@@ -122,7 +123,7 @@ class LoopbackServer:
                     names = [o["name"] for o in body.get("outputs", [])] or [server.output_name]
                     outputs = [{"name": name, "shape": list(out.shape), "datatype": "FP64",
                                 "data": out.ravel().tolist()} for name in names]
-                    return self._send(200, {"model_name": MODEL, "outputs": outputs})
+                    return self._send(200, {"model_name": server.model, "outputs": outputs})
                 return self._send(200, {"predictions": out.tolist()})
 
         class Server(ThreadingHTTPServer):
