@@ -25,7 +25,7 @@ def _import_torch():
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "explaining a torch model needs torch: pip install torch==2.13.0 'blackbox-xai[torch]'"
+            "explaining a torch model needs torch: pip install 'blackbox-xai[torch]'"
         ) from exc
     return torch
 

@@ -1,6 +1,6 @@
 """Region perturbation (AOPC) of LRP vs occlusion vs KernelSHAP vs random, on kernel SVMs.
 
-Setting (issue 5): scikit-learn's digits upsampled to 16x16, as they are and on a background of
+Setting: scikit-learn's digits upsampled to 16x16, as they are and on a background of
 uniform noise (the construction of Larochelle et al. 2007's mnist-back-rand: every background
 pixel drawn from U[0, 1]), each with two one-vs-rest SVCs: the histogram intersection kernel (an
 exact LRP rule: relevance per pixel sums to f - b) and the RBF kernel (LRP three ways:

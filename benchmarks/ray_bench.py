@@ -1,6 +1,6 @@
 """Ray scaling: serial vs Ray with 1 and 2 workers, and the parallel efficiency.
 
-Workloads (issue 4):
+Workloads:
 
 * SIS (fast mode, threshold 0.7, mean-pixel masking) on the small 28x28 CNN over 16 inputs,
   ``explain_batch``: each actor explains its part of the inputs (parallelism across inputs; with

@@ -1,11 +1,12 @@
 """KernelSHAP through a real model server (MLServer, Open Inference Protocol v2) against the same
 model in this process, side by side in one run.
 
-Setting (issue 6): load_breast_cancer (30 features), a StandardScaler + LogisticRegression
+Setting: load_breast_cancer (30 features), a StandardScaler + LogisticRegression
 pipeline's predict_proba, 20 background rows, 512 coalitions, 50 rows explained. MLServer runs
 from its own virtualenv on 127.0.0.1 (built and cached by tests/model_servers.py on first use,
 ~75 s). Printed: wall time remote and local and their ratio, model rows evaluated, requests sent
-against evaluations / max_batch_rows, retries, and whether remote and local values are identical.
+against evaluations / max_batch_rows, retries, and how far remote values are from local ones
+(a BLAS-backed model may change the last bits with the size of a request).
 
     python benchmarks/remote_bench.py                     # ~1 minute once the venv exists
     python benchmarks/remote_bench.py --max-batch-rows 4096 --concurrency 2
@@ -74,7 +75,8 @@ def main():
     local_s = time.perf_counter() - start
 
     evaluations = sum(a.n_evaluations for a in got)
-    identical = all(np.array_equal(a.values, b.values) for a, b in zip(got, want))
+    scale = max(float(np.abs(b.values).max()) for b in want)
+    largest = max(float(np.abs(a.values - b.values).max()) for a, b in zip(got, want))
     ideal = math.ceil(evaluations / args.max_batch_rows)
     print(f"{args.rows} rows, {X.shape[1]} features, {args.samples} coalitions x {len(background)} "
           f"background rows: {evaluations:,} model rows evaluated")
@@ -84,7 +86,7 @@ def main():
     print(f"remote / local: {remote_s / local_s:.1f}x")
     print(f"requests sent: {remote.n_requests} (evaluations / max_batch_rows = {evaluations / args.max_batch_rows:.1f}; "
           f"ratio {remote.n_requests / ideal:.2f}), retries {remote.n_retries}")
-    print(f"remote values identical to local: {identical}")
+    print(f"largest |remote - local|: {largest:.1e} ({largest / scale:.1e} of the largest value)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """KernelSHAP accuracy and speed against shap's KernelExplainer, side by side in one run.
 
-Setting (issue 3, specs/perturbation.md): load_breast_cancer (30 features), a
+Setting: load_breast_cancer (30 features), a
 GradientBoostingClassifier's margin (decision_function), 50 background rows. Ground truth:
 interventional TreeSHAP (shap.TreeExplainer with the same background), exact for this model.
 

@@ -7,7 +7,7 @@ longer runs on NumPy >= 1.24): one masked input built per candidate in a Python 
 model call per backward-selection step. It is re-created here in `reference_style_*` (our own few
 lines, same algorithm and loop structure) and must return the same SIS as exact mode.
 
-Targets (issue 2): exact mode >= 95% of its time inside the model on the CNN and >= 90% on the
+Targets: exact mode >= 95% of its time inside the model on the CNN and >= 90% on the
 sklearn MLP; fast mode >= 10x fewer evaluations than exact on 28x28 with every SIS sufficient and
 mean SIS size within 1.3x of exact.
 

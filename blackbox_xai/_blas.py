@@ -2,10 +2,8 @@
 
 The regressions of KernelSHAP and LIME multiply matrices of a few thousand rows by tens of
 columns. A multithreaded BLAS wakes its threads for each of them, and they keep spinning for a
-while afterwards, taking cores from the model's next call. Measured on the 2-core reference machine (KernelSHAP on a GBM, 30
-features, 50 background rows, 2,048 coalitions, runs interleaved): the median time per
-explanation fell from 211 ms to 179 ms with one BLAS thread, the time outside the model from
-32 ms to 19 ms. The model's own BLAS calls are not limited.
+while afterwards, taking cores from the model's next call (benchmarks/shap_bench.py shows the
+difference). The model's own BLAS calls are not limited.
 """
 from __future__ import annotations
 

@@ -66,9 +66,8 @@ class SerialExecutor(Executor):
 
     Each batch is built in one buffer per thread, reused across chunks, calls and explainers:
     explaining row after row, even with a new explainer per row, writes into memory already
-    mapped and warm in cache instead of fresh pages (LIME with 5,000 samples on 30 features took
-    2.2 ms more per explanation, 15%, when its 600 KB buffer was new each time). Buffers up to
-    ``KEEP_BUFFER_BYTES`` are kept between calls. The batch handed to the model is valid only
+    mapped and warm in cache instead of fresh pages. Buffers up to ``KEEP_BUFFER_BYTES`` are kept
+    between calls. The batch handed to the model is valid only
     during the call: models must not keep it.
     """
 

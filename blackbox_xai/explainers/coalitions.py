@@ -47,8 +47,8 @@ class CoalitionPlan:
     fixed number of uniformly drawn pairs, and each draw of stratum ``k`` puts
     ``pair_mass[k] / (2 * draws in k)`` on both of its coalitions, so the weights are unbiased
     for the kernel's. Duplicates are merged; draws continue until the budget is spent in
-    distinct coalitions. Measured on a GBM over 30 features this cuts the error at equal
-    evaluations by about a fifth against kernel-proportional sampling (benchmarks/shap_bench.py).
+    distinct coalitions. This cuts the error at equal evaluations against kernel-proportional
+    sampling (benchmarks/shap_bench.py).
 
     ``masks`` (n, M) are distinct; ``draws_a`` / ``draws_b`` index each drawn pair's members in
     ``masks`` and ``draw_stratum`` its stratum. :meth:`extend` draws more pairs.
