@@ -33,6 +33,7 @@ from blackbox_xai.explainers import KernelShapExplainer, LimeExplainer, Occlusio
 from blackbox_xai.explanation import SIS, Attribution, SISCollection
 from blackbox_xai.features import BackgroundMean, FeatureSpace
 from blackbox_xai.lrp import LRP
+from blackbox_xai.result_files import load_result
 
 __version__ = "0.1.0"
 
@@ -44,6 +45,7 @@ __all__ = [
     "SIS",
     "Attribution",
     "SISCollection",
+    "load_result",
     "as_model",
     "clone",
     "Model",

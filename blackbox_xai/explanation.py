@@ -5,14 +5,14 @@ never needed to load them).
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-FORMAT_VERSION = 1
+from blackbox_xai.result_files import read_meta, register, save_npz
+
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +75,7 @@ def _only_input(index):
         raise IndexError(f"a result of one input has only input 0, got index {index}")
 
 
+@register
 class SISCollection(Sequence):
     """The disjoint SIS found for one input, in the order they were found.
 
@@ -140,8 +141,6 @@ class SISCollection(Sequence):
     def save(self, path) -> str:
         """Write to ``path`` (``.npz`` appended if missing), atomically. Returns the path."""
         meta = {
-            "format": "blackbox_xai.SISCollection",
-            "version": FORMAT_VERSION,
             "target": self.target,
             "threshold": self.threshold,
             "n_evaluations": self.n_evaluations,
@@ -151,19 +150,19 @@ class SISCollection(Sequence):
             "sufficient": [bool(s.sufficient) for s in self._items],
             "reason": self.reason,
         }
-        arrays = {"x": self.x, "masked_input": self.masked_input, "__meta__": np.array(json.dumps(meta))}
+        arrays = {"x": self.x, "masked_input": self.masked_input}
         if self.group_ids is not None:
             arrays["group_ids"] = self.group_ids
         for i, s in enumerate(self._items):
             for field in ("indices", "features", "mask", "order", "values"):
                 arrays[f"sis{i}_{field}"] = getattr(s, field)
-        return _atomic_savez(path, arrays)
+        return save_npz(path, "SISCollection", meta, arrays)
 
     @classmethod
     def load(cls, path) -> "SISCollection":
         """Read a collection written by :meth:`save`."""
         with np.load(os.fspath(path), allow_pickle=False) as data:
-            meta = _read_meta(data, path, "SISCollection")
+            meta = read_meta(data, path, "SISCollection")
             items = [
                 SIS(
                     **{f: data[f"sis{i}_{f}"] for f in ("indices", "features", "mask", "order", "values")},
@@ -185,28 +184,7 @@ class SISCollection(Sequence):
             )
 
 
-def _atomic_savez(path, arrays) -> str:
-    path = os.fspath(path)
-    if not path.endswith(".npz"):
-        path += ".npz"
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    os.replace(tmp, path)
-    return path
-
-
-def _read_meta(data, path, kind):
-    if "__meta__" not in data:
-        raise ValueError(f"{path} is not a saved {kind} (no metadata)")
-    meta = json.loads(str(data["__meta__"]))
-    if meta.get("format") != f"blackbox_xai.{kind}":
-        raise ValueError(f"{path} holds {meta.get('format')!r}, expected a saved {kind}")
-    if meta["version"] > FORMAT_VERSION:
-        raise ValueError(f"{path} was written by a newer blackbox-xai (format {meta['version']}); upgrade")
-    return meta
-
-
+@register
 class Attribution:
     """One attribution per feature for one input: KernelSHAP, LIME and occlusion all return this.
 
@@ -287,25 +265,24 @@ class Attribution:
     def save(self, path) -> str:
         """Write to ``path`` (``.npz`` appended if missing), atomically. Returns the path."""
         meta = {
-            "format": "blackbox_xai.Attribution", "version": FORMAT_VERSION,
             "target": self.target, "n_evaluations": self.n_evaluations, "method": self.method,
             "feature_names": self.feature_names, "info": self.info,
             "x_text": self.x if isinstance(self.x, str) else None,
         }
         arrays = {"values": self.values, "base_value": np.asarray(self.base_value),
-                  "output": np.asarray(self.output), "__meta__": np.array(json.dumps(meta))}
+                  "output": np.asarray(self.output)}
         if not isinstance(self.x, str):
             arrays["x"] = np.asarray(self.x)
         for name in ("std_errors", "group_ids", "feature_map"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
-        return _atomic_savez(path, arrays)
+        return save_npz(path, "Attribution", meta, arrays)
 
     @classmethod
     def load(cls, path) -> "Attribution":
         """Read an attribution written by :meth:`save`."""
         with np.load(os.fspath(path), allow_pickle=False) as data:
-            meta = _read_meta(data, path, "Attribution")
+            meta = read_meta(data, path, "Attribution")
 
             def scalar_or_array(a):
                 return float(a) if a.ndim == 0 else a
@@ -332,19 +309,3 @@ class Attribution:
             data = np.asarray(self.x)
         return shap.Explanation(values=self.values, base_values=self.base_value, data=data,
                                 feature_names=self.feature_names)
-
-
-def load_result(path):
-    """Load a saved :class:`SISCollection`, :class:`Attribution` or LRP
-    :class:`~blackbox_xai.lrp.Relevance`, whichever the file holds."""
-    from blackbox_xai.lrp.result import Relevance  # the LRP path builds on this module
-
-    with np.load(os.fspath(path), allow_pickle=False) as data:
-        if "__meta__" not in data:
-            raise ValueError(f"{path} is not a saved blackbox-xai result (no metadata)")
-        kind = json.loads(str(data["__meta__"])).get("format")
-    loaders = {"blackbox_xai.SISCollection": SISCollection.load, "blackbox_xai.Attribution": Attribution.load,
-               "blackbox_xai.Relevance": Relevance.load}
-    if kind not in loaders:
-        raise ValueError(f"{path} holds {kind!r}, not a blackbox-xai result")
-    return loaders[kind](path)

@@ -28,7 +28,7 @@ from blackbox_xai._validation import check_positive_int
 from blackbox_xai._params import clone
 from blackbox_xai.adapters import as_model
 from blackbox_xai.executors import RayExecutor, get_executor, release_workers
-from blackbox_xai.explanation import load_result
+from blackbox_xai.result_files import load_result
 
 MANIFEST = "manifest.json"
 FORMAT = "blackbox_xai.job"

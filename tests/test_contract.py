@@ -12,7 +12,7 @@ from blackbox_xai import (
     SISExplainer,
     clone,
 )
-from blackbox_xai.explanation import load_result
+from blackbox_xai.result_files import load_result
 from helpers import l2
 
 RNG = np.random.default_rng(5)

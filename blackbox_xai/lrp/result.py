@@ -1,31 +1,22 @@
 """The result of an LRP explanation: relevance with its conservation made visible."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from blackbox_xai.explanation import FORMAT_VERSION, _atomic_savez, _read_meta
+from blackbox_xai.result_files import _plain, read_meta, register, save_npz
 
 
 _SHARED_INFO = ("feature_names",)  # info entries about the model; every other entry has one per input
-
-
-def _plain(value):
-    """JSON-ready: numpy scalars and arrays to Python, tuples (class pairs) kept apart from lists."""
-    if isinstance(value, tuple):
-        return {"pair": [_plain(v) for v in value]}
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    return value
 
 
 def _unplain(value):
     return tuple(value["pair"]) if isinstance(value, dict) and set(value) == {"pair"} else value
 
 
+@register
 @dataclass
 class Relevance:
     """Relevance for a batch of inputs (the leading axis of every array is the input).
@@ -109,16 +100,14 @@ class Relevance:
                 arrays.update({f"{name}.{i}": v for i, v in enumerate(value)})
             elif name.startswith("info."):
                 info[name[5:]] = value
-        meta = {"format": "blackbox_xai.Relevance", "version": FORMAT_VERSION, "rule": self.rule,
-                "target": [_plain(t) for t in self.target], "info": info, "ragged": ragged}
-        arrays["__meta__"] = np.array(json.dumps(meta, default=_plain))
-        return _atomic_savez(path, arrays)
+        meta = {"rule": self.rule, "target": [_plain(t) for t in self.target], "info": info, "ragged": ragged}
+        return save_npz(path, "Relevance", meta, arrays)
 
     @classmethod
     def load(cls, path) -> "Relevance":
         """Read a result written by :meth:`save`."""
         with np.load(os.fspath(path), allow_pickle=False) as data:
-            meta = _read_meta(data, path, "Relevance")
+            meta = read_meta(data, path, "Relevance")
             stored = {name: data[name] for name in data.files if name != "__meta__"}
         for name, n in meta["ragged"].items():
             stored[name] = [stored.pop(f"{name}.{i}") for i in range(n)]
