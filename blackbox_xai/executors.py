@@ -178,10 +178,25 @@ def _pickled_nbytes(obj) -> int:
     return len(head) + sum(b.raw().nbytes for b in buffers)
 
 
+def unpickle_private(data: bytes):
+    """An object sent to a Ray worker as pickled bytes (:func:`check_serializable`), unpickled
+    into memory of its own: Ray's zero-copy arrays are read-only, and models that hand their
+    arrays to native code which asks for writable buffers (scikit-learn's SVC) fail on them."""
+    return _import_ray().cloudpickle.loads(data)
+
+
+def task_cause(ray, exc):
+    """The library's exception behind a failed Ray task or actor call (the model's own error, a
+    ModelError), with Ray's wrapper and its remote traceback left out; None if there is none."""
+    cause = getattr(exc, "cause", None) if isinstance(exc, ray.exceptions.RayTaskError) else None
+    return cause if isinstance(cause, Exception) else None
+
+
 class _Worker:
     """Body of a Ray actor: holds the model once and evaluates chunks with a reused buffer."""
 
-    def __init__(self, model, use_gpu):
+    def __init__(self, model_bytes, use_gpu):
+        model = unpickle_private(model_bytes)
         if use_gpu:
             model = model.to_device("cuda")
         self.model = model
@@ -289,7 +304,7 @@ class RayExecutor(Executor):
         release_workers()  # idle pools of this process would hold the CPUs the new one needs
         worker = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus)(_Worker)
         # n copies call at once: a served model's request budget is split among them
-        ref = ray.put(model.for_copies(n) if hasattr(model, "for_copies") else model)
+        ref = ray.put(check_serializable(model.for_copies(n) if hasattr(model, "for_copies") else model))
         actors = [worker.remote(ref, bool(self.num_gpus)) for _ in range(n)]
         self._pool = {"model": model, "digest": digest, "job": job, "actors": actors}
         _LIVE.add(self)
@@ -324,6 +339,11 @@ class RayExecutor(Executor):
         """``ray.get``; a dead actor releases the pool (the next call starts fresh workers)."""
         try:
             return ray.get(future)
+        except ray.exceptions.RayTaskError as exc:
+            cause = task_cause(ray, exc)
+            if cause is None:
+                raise
+            raise cause.with_traceback(None) from None  # as serially: the library's own error
         except ray.exceptions.RayActorError as exc:
             self.shutdown()
             raise WorkerLostError(

@@ -11,8 +11,10 @@ Layout of ``out_dir``::
 
 A shard is written to a temporary folder and renamed when complete, so a shard folder is either
 absent or whole: a job killed at any moment (even SIGKILL) leaves no corrupt shard, and running
-the same job again explains only the missing shards. A shard whose explanation raises is
-retried (``retries`` times), on Ray by Ray itself, including when its worker process dies.
+the same job again explains only the missing shards. On Ray, a shard whose worker process dies
+(out of memory, a crash in native code, a lost node) is retried (``retries`` times); an exception
+the model or the explainer raises is deterministic, so it is never retried: it ends the job with
+the library's own error, as in a serial run.
 """
 from __future__ import annotations
 
@@ -27,7 +29,14 @@ import numpy as np
 from blackbox_xai._validation import check_positive_int
 from blackbox_xai._params import clone
 from blackbox_xai.adapters import as_model
-from blackbox_xai.executors import RayExecutor, get_executor, release_workers
+from blackbox_xai.executors import (
+    RayExecutor,
+    check_serializable,
+    get_executor,
+    release_workers,
+    task_cause,
+    unpickle_private,
+)
 from blackbox_xai.result_files import load_result
 
 MANIFEST = "manifest.json"
@@ -135,6 +144,12 @@ def _table(results, start):
     return pa.Table.from_pylist([_record(start + i, r) for i, r in enumerate(results)])
 
 
+def _explain_shard_on_ray(explainer_bytes, X, use_gpu):
+    """A Ray task: the explainer arrives pickled and is unpickled into the task's own memory
+    (see :func:`~blackbox_xai.executors.unpickle_private`)."""
+    return _explain_shard(unpickle_private(explainer_bytes), X, use_gpu)
+
+
 def _explain_shard(explainer, X, use_gpu=False):
     """Runs where the shard is explained (a Ray task or this process): serial inside, on the
     task's GPU when it was given one (a torch model moves there)."""
@@ -175,10 +190,10 @@ def run_job(model, X, explainer_spec, out_dir, *, shard_size=64, executor=None, 
         Rows per shard (the unit of work, of retry and of resumption).
     executor : None, "serial", "ray" or RayExecutor
         Where shards run: Ray tasks (one shard each, ``num_cpus``/``num_gpus`` of the
-        RayExecutor per task, at most ``num_workers`` at once) or this process. None: Ray when a
-        runtime is up (or RAY_ADDRESS is set), else serial.
+        RayExecutor per task, at most ``num_workers`` at once) or this process. None: Ray when
+        ``RAY_ADDRESS`` names a cluster, else serial.
     retries : int
-        Extra attempts for a shard that raises (or whose worker dies).
+        Extra attempts for a shard whose Ray worker dies; exceptions are not retried.
     progress : bool
         A progress bar over shards with an ETA (tqdm when installed).
 
@@ -224,7 +239,7 @@ def run_job(model, X, explainer_spec, out_dir, *, shard_size=64, executor=None, 
             if isinstance(runner, RayExecutor):
                 _run_on_ray(runner, explainer, shards, out_dir, retries, bar)
             else:
-                _run_here(explainer, shards, out_dir, retries, bar)
+                _run_here(explainer, shards, out_dir, bar)
     finally:
         if bar is not None:
             bar.close()
@@ -241,16 +256,9 @@ def _bar(progress, total, done):
     return tqdm(total=total, initial=done, unit="shard", desc="shards")
 
 
-def _run_here(explainer, shards, out_dir, retries, bar):
+def _run_here(explainer, shards, out_dir, bar):
     for index, (start, X) in shards.items():
-        for attempt in range(retries + 1):
-            try:
-                results = _explain_shard(explainer, X)
-                break
-            except Exception:
-                if attempt == retries:
-                    raise
-        _write_shard(out_dir, index, start, results)
+        _write_shard(out_dir, index, start, _explain_shard(explainer, X))
         if bar is not None:
             bar.update(1)
 
@@ -258,12 +266,12 @@ def _run_here(explainer, shards, out_dir, retries, bar):
 def _run_on_ray(runner, explainer, shards, out_dir, retries, bar):
     ray = runner.connect()
     release_workers()  # idle explainer actors would hold the CPUs the shard tasks need
-    task = ray.remote(_explain_shard).options(num_cpus=runner.num_cpus, num_gpus=runner.num_gpus,
-                                              max_retries=retries, retry_exceptions=True)
+    task = ray.remote(_explain_shard_on_ray).options(num_cpus=runner.num_cpus, num_gpus=runner.num_gpus,
+                                              max_retries=retries, retry_exceptions=False)
     limit = min(runner.parallelism, len(shards))
     # shards run `limit` at a time: a served model's request budget is split among them
     explainer = clone(explainer, model=as_model(explainer.model).for_copies(limit))
-    explainer_ref = ray.put(explainer)
+    explainer_ref = ray.put(check_serializable(explainer, "explainer"))
     pending, queue = {}, list(shards.items())
     while queue or pending:
         while queue and len(pending) < limit:
@@ -271,7 +279,14 @@ def _run_on_ray(runner, explainer, shards, out_dir, retries, bar):
             pending[task.remote(explainer_ref, X, bool(runner.num_gpus))] = (index, start)
         ready, _ = ray.wait(list(pending), num_returns=1)
         index, start = pending.pop(ready[0])
-        _write_shard(out_dir, index, start, ray.get(ready[0]))
+        try:
+            results = ray.get(ready[0])
+        except ray.exceptions.RayTaskError as exc:  # the library's error, as serially
+            cause = task_cause(ray, exc)
+            if cause is None:
+                raise
+            raise cause.with_traceback(None) from None
+        _write_shard(out_dir, index, start, results)
         if bar is not None:
             bar.update(1)
 

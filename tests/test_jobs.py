@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from blackbox_xai import BackgroundMean, OcclusionExplainer, RayExecutor
+from blackbox_xai import BackgroundMean, ModelError, OcclusionExplainer, RayExecutor
 from blackbox_xai.jobs import job_status, load_results, run_job
 from helpers import total
 
@@ -27,9 +27,9 @@ def assert_complete(out_dir, X=X):
     assert names == []
 
 
-class FlakyOnce:
-    """Raises the first time it sees the row that starts with 123.0 (a file records it, so the
-    retry in another process sees it too)."""
+class DiesOnce:
+    """Kills its own process the first time it sees the row that starts with 123.0 (a file records
+    it, so the retry in another process sees it too): a worker lost, not a model's exception."""
 
     def __init__(self, marker):
         self.marker = marker
@@ -37,7 +37,7 @@ class FlakyOnce:
     def __call__(self, batch):
         if not os.path.exists(self.marker) and np.any(batch[:, 0] == 123.0):
             open(self.marker, "w").close()
-            raise RuntimeError("worker fell over")
+            os._exit(1)
         return total(batch)
 
 
@@ -69,15 +69,6 @@ def test_parameters_are_compared_by_value_background_mean_and_numpy_scalars(tmp_
     with pytest.raises(ValueError, match="different job"):
         run_job(total, X[:2], {**occlusion, "window": np.int64(3)}, tmp_path / "occ", shard_size=1,
                 executor="serial", progress=False)
-
-
-def test_a_shard_that_raises_once_is_retried(tmp_path):
-    data = X.copy()
-    data[4, 0] = 123.0
-    run_job(FlakyOnce(str(tmp_path / "marker")), data, SPEC, tmp_path / "job", shard_size=3,
-            executor="serial", progress=False)
-    assert os.path.exists(tmp_path / "marker")
-    assert_complete(tmp_path / "job", data)
 
 
 def test_missing_shards_are_reported(tmp_path):
@@ -119,13 +110,28 @@ def test_driver_killed_between_shards_then_rerun(tmp_path):
     assert_complete(job)
 
 
-def test_ray_job_retries_a_failing_shard(ray_local, tmp_path):
+def test_ray_job_retries_a_shard_whose_worker_died(ray_local, tmp_path):
     data = X.copy()
     data[7, 0] = 123.0
-    status = run_job(FlakyOnce(str(tmp_path / "marker")), data, SPEC, tmp_path / "job", shard_size=3,
+    status = run_job(DiesOnce(str(tmp_path / "marker")), data, SPEC, tmp_path / "job", shard_size=3,
                      executor=RayExecutor(num_workers=2), progress=False)
     assert status["complete"] and os.path.exists(tmp_path / "marker")
     assert_complete(tmp_path / "job", data)
+
+
+def test_a_models_exception_is_not_retried(ray_local, tmp_path):
+    calls = tmp_path / "calls"
+    calls.mkdir()
+
+    def fails(batch):
+        open(calls / f"{os.getpid()}-{time.monotonic_ns()}", "w").close()
+        raise ZeroDivisionError("boom")
+
+    for executor in ("serial", RayExecutor(num_workers=1)):
+        with pytest.raises(ModelError, match="ZeroDivisionError: boom"):
+            run_job(fails, X[:1], SPEC, tmp_path / str(executor)[:6], shard_size=1, retries=2,
+                    executor=executor, progress=False)
+    assert len(list(calls.iterdir())) == 2  # one model call each: no retry
 
 
 def test_ray_job_gpu_request_fails_fast(ray_local, tmp_path):

@@ -150,3 +150,44 @@ def test_bad_executor_arguments():
         RayExecutor(num_gpus=-1)
     with pytest.raises(ValueError, match="executor must be"):
         get_executor("dask")
+
+
+def _svc():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.svm import SVC
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = X[:, :8]
+    return SVC(random_state=0).fit(X, y), X  # libsvm wants writable arrays
+
+
+def test_a_model_that_needs_writable_arrays_works_on_ray(ray_local, tmp_path):
+    from blackbox_xai.jobs import load_results, run_job
+
+    svc, X = _svc()
+    kwargs = dict(background=X[:10], n_samples=64, random_state=0)
+    serial = KernelShapExplainer(svc.decision_function, **kwargs).explain_batch(X[:4])
+    on_ray = KernelShapExplainer(svc.decision_function, executor=RayExecutor(num_workers=2), **kwargs)
+    assert_same(serial, on_ray.explain_batch(X[:4]))
+    run_job(svc.decision_function, X[:4], {"method": "kernelshap", **kwargs}, tmp_path, shard_size=2,
+            executor=RayExecutor(num_workers=2), progress=False)
+    assert_same(serial, load_results(tmp_path))
+
+
+def test_errors_on_ray_are_the_librarys_own(ray_local, tmp_path):
+    from blackbox_xai import InformativeMaskError
+    from blackbox_xai.jobs import run_job
+
+    def model(batch):
+        if np.any(batch == 13.0):
+            raise ZeroDivisionError("boom")
+        return total(batch)
+
+    X = np.array([[1.0, 2.0], [3.0, 13.0]])
+    with pytest.raises(ModelError) as info:
+        SISExplainer(model, 1.0, executor=RayExecutor(num_workers=2)).explain_batch(X)
+    assert type(info.value) is ModelError and "\x1b[" not in str(info.value)  # no Ray wrapper
+    with pytest.raises(InformativeMaskError) as info:
+        run_job(total, np.ones((4, 2)), {"method": "sis", "threshold": -1.0}, tmp_path, shard_size=2,
+                retries=0, executor=RayExecutor(num_workers=2), progress=False)
+    assert type(info.value) is InformativeMaskError and str(info.value).startswith("X[0]: the fully masked")
