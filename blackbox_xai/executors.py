@@ -271,11 +271,16 @@ class RayExecutor(Executor):
                     f"has {gpus:g} GPU(s) (resources: {dict(resources)}); Ray would wait forever. "
                     "Use num_gpus=0 or attach to a cluster with GPUs"
                 )
-        if self.num_workers:
-            return self.num_workers
         by_cpu = int(resources.get("CPU", 1) // self.num_cpus) if self.num_cpus else 1 << 30
         by_gpu = int(resources.get("GPU", 0) // self.num_gpus) if self.num_gpus else 1 << 30
-        return max(1, min(by_cpu, by_gpu))
+        fit = min(by_cpu, by_gpu)
+        if self.num_workers and self.num_workers > fit:
+            raise RuntimeError(
+                f"RayExecutor asks for {self.num_workers} workers of num_cpus={self.num_cpus:g}, "
+                f"num_gpus={self.num_gpus:g} but the Ray cluster holds {fit} at most (resources: "
+                f"{dict(resources)}); ask for fewer workers or fewer resources each"
+            )
+        return self.num_workers or max(1, fit)
 
     def connect(self):
         """Attach to Ray and check that the cluster can host these workers; returns ``ray``."""

@@ -130,6 +130,19 @@ def test_gpu_request_beyond_the_cluster_fails_at_once(ray_local):
         SISExplainer(l2, 2.5, executor=RayExecutor(num_gpus=gpus + 1)).explain(X_SMALL[0])
 
 
+def test_more_workers_than_the_cluster_holds_fail_at_once(ray_local, tmp_path):
+    """Refused by the resource check before any actor is asked for (not by the start-up timeout,
+    whose message says how many workers started)."""
+    from blackbox_xai.jobs import run_job
+
+    cpus = int(ray_local.cluster_resources()["CPU"])
+    with pytest.raises(RuntimeError, match=f"asks for {2 * cpus} workers .* holds {cpus} at most"):
+        SISExplainer(l2, 2.5, executor=RayExecutor(num_workers=2 * cpus)).explain_batch(X_SMALL)
+    with pytest.raises(RuntimeError, match="holds .* at most"):
+        run_job(total, X_SMALL, {"method": "occlusion", "window": 2}, tmp_path,
+                executor=RayExecutor(num_workers=2 * cpus), progress=False)
+
+
 class HoldsALock:
     def __init__(self):
         self.lock = threading.Lock()
