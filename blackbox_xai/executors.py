@@ -20,6 +20,7 @@ it without being told twice, and nothing depends on what else this process has s
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pickle
 import threading
@@ -128,14 +129,16 @@ def ray_address_set() -> bool:
 def ensure_ray(address=None, **init_kwargs):
     """Attach to Ray: the runtime already up in this process, the cluster at ``address`` (or
     ``RAY_ADDRESS``; "auto" finds a local ``ray start --head``), else a new local one started with
-    ``init_kwargs``."""
+    ``init_kwargs``, without the dashboard unless asked (``include_dashboard=True``) and without
+    Ray's start-up messages."""
     ray = _import_ray()
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS")
         if address:
             ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(**{"include_dashboard": False, "log_to_driver": False, **init_kwargs})
+        else:  # a runtime of our own: no dashboard, no start-up chatter
+            ray.init(**{"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
+                        **init_kwargs})
     return ray
 
 
