@@ -3,6 +3,10 @@
     blackbox-xai explain --model model.joblib --data X.npy --method sis --threshold 0.9 --out DIR
     blackbox-xai status DIR
     blackbox-xai show DIR
+
+Exit codes: 0 done; 1 the explanation failed (the model raised, a row failed); 2 bad arguments,
+files or job folder; 3 another process is running the job in that folder. Errors are one line on
+stderr, never a traceback.
 """
 from __future__ import annotations
 
@@ -26,10 +30,15 @@ examples:
       --data X.npy --method kernelshap --out out/remote
   blackbox-xai status out/sis
   blackbox-xai show out/sis --rows 5
-  blackbox-xai compare --digit 4 --out out/compare      # the CNN-vs-MLP study
+  blackbox-xai show out/sis --partial          # a job still running, or stopped
 
 A job writes one folder per finished shard; run the same command again to resume a job that was
 interrupted. Text data for LIME: a .txt file with one document per line.
+
+A model file (.joblib, .pkl) is loaded with joblib, which runs code: load only files you trust.
+
+exit codes: 0 done; 1 the explanation failed; 2 bad arguments, files or job folder; 3 the job
+folder is being run by another process.
 """
 
 
@@ -46,7 +55,11 @@ def load_model(spec, output=None):
     if ext in (".joblib", ".pkl", ".pickle"):
         import joblib
 
-        return joblib.load(spec)
+        try:
+            return joblib.load(spec)
+        except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file fails in many ways
+            raise ValueError(f"--model {spec} could not be loaded with joblib ({type(exc).__name__}: "
+                             f"{exc})") from exc
     if ext in (".pt", ".pth"):
         try:
             import torch
@@ -127,7 +140,7 @@ def _explain(args):
     if args.workers or args.ray_address:
         executor = RayExecutor(num_workers=args.workers, address=args.ray_address)
     status = run_job(model, data, explainer_spec(args, data), args.out, shard_size=args.shard_size,
-                     executor=executor, progress=not args.no_progress)
+                     executor=executor, on_error=args.on_error, progress=not args.no_progress)
     _print_status(args.out, status)
 
 
@@ -135,6 +148,12 @@ def _print_status(out, status):
     state = "complete" if status["complete"] else f"{len(status['missing'])} shard(s) to go"
     print(f"{out}: {status['method']}, {status['done_rows']}/{status['n_rows']} rows, "
           f"{status['done_shards']}/{status['n_shards']} shards, {state}")
+    for index, why in status["invalid"].items():
+        print(f"  shard {index} does not verify ({why}): a rerun redoes it")
+    if status["failed"]:
+        rows = sorted(status["failed"])
+        print(f"  {len(rows)} row(s) failed: " + "; ".join(f"row {r}: {status['failed'][r]}" for r in rows[:5])
+              + ("; ..." if len(rows) > 5 else ""))
 
 
 def _status(args):
@@ -147,8 +166,11 @@ def _show(args):
     from blackbox_xai.explanation import SISCollection
     from blackbox_xai.jobs import load_results
 
-    results = load_results(args.dir)
+    results = load_results(args.dir, partial=args.partial)
     for i, result in enumerate(results[: args.rows]):
+        if result is None:
+            print(f"row {i}: not explained (failed, or its shard is not done)")
+            continue
         if isinstance(result, SISCollection):
             sizes = [s.size for s in result]
             print(f"row {i}: target {result.target}, {len(result)} SIS, sizes {sizes}, "
@@ -178,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("explain", help="explain every row of a dataset into a job folder",
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ex.add_argument("--model", required=True,
-                    help="model.joblib / model.pkl, TorchScript model.pt, or the URL of a served model: "
+                    help="model.joblib / model.pkl (loaded with joblib, which runs code: only files you "
+                    "trust), TorchScript model.pt, or the URL of a served model: "
                     "http://host:port/v2/models/NAME (KServe, MLServer, Triton), .../invocations "
                     "(MLflow), .../v1/models/NAME (TF Serving)")
     ex.add_argument("--output", help="served model: which output to explain (e.g. predict_proba)")
@@ -204,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--shard-size", type=int, default=64, help="rows per shard (default 64)")
     ex.add_argument("--workers", type=int, help="Ray workers (starts or joins Ray)")
     ex.add_argument("--ray-address", help="Ray cluster to join, e.g. auto (default: RAY_ADDRESS)")
+    ex.add_argument("--on-error", default="raise", choices=("raise", "record"),
+                    help="a row whose explanation raises: stop (raise, default) or record its error "
+                    "and go on (record; status and show list the failed rows)")
     ex.add_argument("--no-progress", action="store_true", help="no progress bar")
     ex.set_defaults(run=_explain)
 
@@ -215,18 +241,32 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("dir")
     sh.add_argument("--rows", type=int, default=10, help="rows to show (default 10)")
     sh.add_argument("--top", type=int, default=5, help="attributions: largest values per row")
+    sh.add_argument("--partial", action="store_true", help="show the rows done so far of an unfinished job")
     sh.set_defaults(run=_show)
     return parser
 
 
 def main(argv=None) -> int:
+    from blackbox_xai.exceptions import JobLockedError, ModelError
+
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as exc:
-        print(f"blackbox-xai: error: {exc}", file=sys.stderr)
-        return 2
+    except JobLockedError as exc:
+        return _error(exc, 3)
+    except ModelError as exc:  # before ValueError: a ModelOutputError is one too
+        return _error(exc, 1)
+    except (ValueError, TypeError, ImportError, OSError) as exc:  # arguments, files, job folders
+        return _error(exc, 2)
+    except RuntimeError as exc:  # the explanation failed (a lost worker, a cluster that cannot host it)
+        return _error(exc, 1)
     return 0
+
+
+def _error(exc, code) -> int:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"blackbox-xai: error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,6 +47,15 @@ class RemoteModelError(ModelError):
         self.status = status
 
 
+class JobError(ValueError):
+    """A job folder cannot be used as asked: it holds another job, its manifest is unreadable, or
+    ``out_dir`` is not a folder. The message names the file."""
+
+
+class JobLockedError(RuntimeError):
+    """Another live process is running the job in this folder (it holds the folder's lock)."""
+
+
 class WorkerLostError(RuntimeError):
     """A Ray worker died while it held the model (out of memory, a crash in native code, a lost
     node). Its executor has released the workers; the next call starts fresh ones."""

@@ -1,27 +1,38 @@
-"""Dataset-scale batch jobs: shard the rows, explain the shards (on Ray when available), keep
-every finished shard on disk, resume where a killed job stopped.
+"""Dataset-scale batch jobs: shard the rows, explain the shards (on Ray when asked), keep every
+finished shard on disk, resume where a stopped job left off, trust nothing found on disk.
 
 Layout of ``out_dir``::
 
-    manifest.json          what the job is (method, parameters, data fingerprint, shard size)
+    manifest.json          what the job is (method, parameters, data fingerprint, shard size) and
+                           its id, a checksum of all that
+    lock                   held (flock) by the one process running the job
     shards/00000/          one folder per finished shard, renamed into place atomically
         row-0000000.npz    one saved result per row (SISCollection or Attribution)
-        table.parquet      the shard's results as columns, one row per input (when pyarrow is
-                           installed; :func:`load_table` reads them all; any Parquet reader can)
+        table.parquet      the shard's results as columns (when pyarrow is installed)
+        record.json        written last: the job id, the shard's rows with each file's size and
+                           SHA-256, and the rows that failed with their error
 
-A shard is written to a temporary folder and renamed when complete, so a shard folder is either
-absent or whole: a job killed at any moment (even SIGKILL) leaves no corrupt shard, and running
-the same job again explains only the missing shards. On Ray, a shard whose worker process dies
-(out of memory, a crash in native code, a lost node) is retried (``retries`` times); an exception
-the model or the explainer raises is deterministic, so it is never retried: it ends the job with
-the library's own error, as in a serial run.
+A shard counts as done only when its record verifies: it names this job, lists exactly the
+shard's rows, and every file it lists is there with its size and checksum, and no other row file
+is. ``job_status``, ``load_results`` and every rerun verify each shard and a rerun redoes any that
+does not verify (a deleted, truncated, corrupted, copied or foreign row file, a shard of another
+job). A job killed at any moment (even SIGKILL) leaves no half shard; running it again explains
+only what is missing.
+
+A row whose explanation raises ends the job with the library's error (``on_error="raise"``), or is
+recorded with its error while the job goes on (``on_error="record"``). On Ray, a shard whose worker
+process dies (out of memory, a crash in native code, a lost node) is retried (``retries`` times);
+an exception is deterministic and never retried.
 """
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 
 import numpy as np
@@ -37,10 +48,14 @@ from blackbox_xai.executors import (
     task_cause,
     unpickle_private,
 )
+from blackbox_xai.exceptions import JobError, JobLockedError, RemoteModelError, WorkerLostError
 from blackbox_xai.result_files import load_result
 
 MANIFEST = "manifest.json"
+RECORD = "record.json"
+LOCK = "lock"
 FORMAT = "blackbox_xai.job"
+ON_ERROR = ("raise", "record")
 
 
 def _methods():
@@ -95,17 +110,81 @@ def _shard_dir(out_dir, index):
     return os.path.join(out_dir, "shards", f"{index:05d}")
 
 
-def _write_shard(out_dir, index, start, results):
+def _sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_shard(out_dir, job_id, index, start, results, errors):
+    """Write one shard: its row files, its table, then its record (last), into a temporary
+    folder renamed into place; a shard that did not verify is replaced."""
     final = _shard_dir(out_dir, index)
     tmp = os.path.join(out_dir, "shards", f".tmp-{index:05d}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
+    rows = []
     for offset, result in enumerate(results):
-        result.save(os.path.join(tmp, f"row-{start + offset:07d}.npz"))
+        if result is None:
+            continue
+        path = result.save(os.path.join(tmp, f"row-{start + offset:07d}.npz"))
+        rows.append({"row": start + offset, "file": os.path.basename(path), "bytes": os.path.getsize(path),
+                     "sha256": _sha256(path)})
+    done = [r for r in results if r is not None]
     pq = _parquet()
-    if pq is not None:
-        pq.write_table(_table(results, start), os.path.join(tmp, TABLE))
+    if pq is not None and done:
+        pq.write_table(_table([r for r in results if r is not None],
+                              [start + i for i, r in enumerate(results) if r is not None]),
+                       os.path.join(tmp, TABLE))
+    record = {"job": job_id, "shard": index, "rows": rows, "n_rows": len(results),
+              "failed": [{"row": start + i, "error": message} for i, message in sorted(errors.items())]}
+    with open(os.path.join(tmp, RECORD), "w") as fh:
+        json.dump(record, fh, indent=1)
+    if os.path.exists(final):  # it did not verify: move it aside, then out of the way
+        stale = os.path.join(out_dir, "shards", f".tmp-stale-{index:05d}-{os.getpid()}")
+        os.rename(final, stale)
+        shutil.rmtree(stale, ignore_errors=True)
     os.rename(tmp, final)
+
+
+def _shard_problem(out_dir, manifest, index, checksums=True):
+    """Why shard ``index`` does not count as done (None when it verifies)."""
+    folder = _shard_dir(out_dir, index)
+    if not os.path.isdir(folder):
+        return "missing"
+    try:
+        with open(os.path.join(folder, RECORD)) as fh:
+            record = json.load(fh)
+        rows = record["rows"]
+        failed = record.get("failed", [])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{RECORD} is missing or unreadable"
+    if record.get("job") != manifest["job_id"] or record.get("shard") != index:
+        return "it belongs to another job"
+    size, n = manifest["shard_size"], manifest["n_rows"]
+    expected = list(range(index * size, min(n, (index + 1) * size)))
+    if sorted([r["row"] for r in rows] + [f["row"] for f in failed]) != expected:
+        return f"its record does not list rows {expected[0]}-{expected[-1]}"
+    listed = {r["file"] for r in rows}
+    extra = sorted(name for name in os.listdir(folder) if name.endswith(".npz") and name not in listed)
+    if extra:
+        return f"it holds row file(s) its record does not list: {', '.join(extra)}"
+    for r in rows:
+        path = os.path.join(folder, r["file"])
+        if not os.path.isfile(path):
+            return f"{r['file']} is missing"
+        if os.path.getsize(path) != r["bytes"]:
+            return f"{r['file']} has {os.path.getsize(path)} bytes, its record says {r['bytes']}"
+        if checksums and _sha256(path) != r["sha256"]:
+            return f"{r['file']} does not match its checksum"
+    return None
+
+
+def _shard_record(out_dir, index):
+    with open(os.path.join(_shard_dir(out_dir, index), RECORD)) as fh:
+        return json.load(fh)
 
 
 TABLE = "table.parquet"
@@ -138,44 +217,105 @@ def _record(row, result) -> dict:
     return record
 
 
-def _table(results, start):
+def _table(results, rows):
+    """The shard's table: one record per result, ``rows`` their row numbers."""
     import pyarrow as pa
 
-    return pa.Table.from_pylist([_record(start + i, r) for i, r in enumerate(results)])
+    return pa.Table.from_pylist([_record(row, r) for row, r in zip(rows, results)])
 
 
-def _explain_shard_on_ray(explainer_bytes, X, use_gpu):
+def _explain_shard_on_ray(explainer_bytes, X, use_gpu, on_error):
     """A Ray task: the explainer arrives pickled and is unpickled into the task's own memory
     (see :func:`~blackbox_xai.executors.unpickle_private`)."""
-    return _explain_shard(unpickle_private(explainer_bytes), X, use_gpu)
+    return _explain_shard(unpickle_private(explainer_bytes), X, use_gpu, on_error)
 
 
-def _explain_shard(explainer, X, use_gpu=False):
+# the network, a server or a worker: not one row's doing, never recorded as a row's failure
+_NOT_A_ROWS_FAULT = (RemoteModelError, WorkerLostError)
+
+
+def _explain_shard(explainer, X, use_gpu=False, on_error="raise"):
     """Runs where the shard is explained (a Ray task or this process): serial inside, on the
-    task's GPU when it was given one (a torch model moves there)."""
+    task's GPU when it was given one (a torch model moves there). Returns ``(results, errors)``:
+    with ``on_error="record"`` a row that raises is explained alone, and its result is None and
+    its error ``{offset: "Type: message"}``."""
     explainer = clone(explainer, executor="serial")
     if use_gpu:
         explainer.set_params(model=as_model(explainer.model).to_device("cuda"))
-    return explainer.explain_batch(X)
+    try:
+        return explainer.explain_batch(X), {}
+    except _NOT_A_ROWS_FAULT:
+        raise
+    except Exception:
+        if on_error == "raise":
+            raise
+    results, errors = [], {}
+    for i in range(len(X)):  # which rows fail, one by one
+        try:
+            results.append(explainer.explain_batch(X[i:i + 1])[0])
+        except _NOT_A_ROWS_FAULT:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded with the row, as asked
+            results.append(None)
+            errors[i] = f"{type(exc).__name__}: {exc}"
+    return results, errors
 
 
 def _read_manifest(out_dir):
     path = os.path.join(out_dir, MANIFEST)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{out_dir} holds no job (no {MANIFEST})")
-    with open(path) as fh:
-        manifest = json.load(fh)
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a blackbox-xai job manifest")
+    try:
+        with open(path) as fh:
+            manifest = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise JobError(f"{path} cannot be read as a job manifest ({type(exc).__name__}: {exc}); "
+                       "remove the folder or use a new out_dir") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or "job_id" not in manifest:
+        raise JobError(f"{path} is not a blackbox-xai job manifest (or one of an older version); "
+                       "remove the folder or use a new out_dir")
     return manifest
 
 
-def _done_shards(out_dir, n_shards):
-    return [i for i in range(n_shards) if os.path.isdir(_shard_dir(out_dir, i))]
+def _job_id(manifest) -> str:
+    text = json.dumps({k: v for k, v in manifest.items() if k not in ("created", "job_id")}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _FolderLock:
+    """An exclusive lock on a job folder, held by a live process (``flock``: the system releases
+    it when the process ends, however it ends, so a lock left by a killed run is no obstacle)."""
+
+    def __init__(self, out_dir):
+        self.path = os.path.join(out_dir, LOCK)
+        self.fh = None
+
+    def __enter__(self):
+        import fcntl
+
+        self.fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            self.fh.seek(0)
+            holder = self.fh.read().strip() or "another process"
+            self.fh.close()
+            raise JobLockedError(f"{os.path.dirname(self.path)} is being run by {holder}; wait for it "
+                                 "to finish (a rerun then resumes) or stop it") from None
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write(f"process {os.getpid()} on {socket.gethostname()}")
+        self.fh.flush()
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()  # releases the lock
 
 
 def run_job(model, X, explainer_spec, out_dir, *, shard_size=64, executor=None, retries=2,
-            progress=True):
+            on_error="raise", progress=True):
     """Explain every row of ``X`` into ``out_dir``, shard by shard; resume if already started.
 
     Parameters
@@ -186,6 +326,8 @@ def run_job(model, X, explainer_spec, out_dir, *, shard_size=64, executor=None, 
         ``{"method": "sis" | "kernelshap" | "lime" | "occlusion", **parameters}`` or an explainer
         object (its model is replaced by ``model``).
     out_dir : str or path
+        A folder (created if missing). One process at a time may run a job in it; a second gets
+        :class:`~blackbox_xai.exceptions.JobLockedError`.
     shard_size : int
         Rows per shard (the unit of work, of retry and of resumption).
     executor : None, "serial", "ray" or RayExecutor
@@ -194,6 +336,9 @@ def run_job(model, X, explainer_spec, out_dir, *, shard_size=64, executor=None, 
         ``RAY_ADDRESS`` names a cluster, else serial.
     retries : int
         Extra attempts for a shard whose Ray worker dies; exceptions are not retried.
+    on_error : {"raise", "record"}
+        A row whose explanation raises: end the job with that error, or record the error in its
+        shard and go on (``job_status(out_dir)["failed"]`` lists them; their results are None).
     progress : bool
         A progress bar over shards with an ETA (tqdm when installed).
 
@@ -203,46 +348,52 @@ def run_job(model, X, explainer_spec, out_dir, *, shard_size=64, executor=None, 
         The job's status (see :func:`job_status`).
     """
     shard_size = check_positive_int(shard_size, "shard_size", allow_none=False)
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {on_error!r}")
     texts = isinstance(X, (list, tuple)) and all(isinstance(x, str) for x in X)
     data = np.asarray(X, dtype=object if texts else None)
     if len(data) == 0:
         raise ValueError("X is empty")
     explainer = make_explainer(explainer_spec, model)
+    explainer._validate_params()  # a wrong setting fails now, not as every row's error
     out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise JobError(f"out_dir {out_dir} is a file, not a folder")
     n_shards = -(-len(data) // shard_size)
     digest = hashlib.sha1("\x00".join(data).encode() if texts else np.ascontiguousarray(data)).hexdigest()
-    manifest = {"format": FORMAT, "version": 1, "n_rows": len(data), "shard_size": shard_size,
+    manifest = {"format": FORMAT, "version": 2, "n_rows": len(data), "shard_size": shard_size,
                 "n_shards": n_shards, "data_sha1": digest, "explainer": _describe(explainer)}
+    manifest["job_id"] = _job_id(manifest)
     os.makedirs(os.path.join(out_dir, "shards"), exist_ok=True)
-    path = os.path.join(out_dir, MANIFEST)
-    if os.path.exists(path):
-        old = _read_manifest(out_dir)
-        if {k: v for k, v in old.items() if k != "created"} != manifest:
-            raise ValueError(
-                f"{out_dir} holds a different job (compare its {MANIFEST}); use a new out_dir"
-            )
-        manifest = old
-    else:
-        manifest["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        with open(path + ".tmp", "w") as fh:
-            json.dump(manifest, fh, indent=1)
-        os.replace(path + ".tmp", path)
-    for name in os.listdir(os.path.join(out_dir, "shards")):  # leftovers of a killed run
-        if name.startswith(".tmp-"):
-            shutil.rmtree(os.path.join(out_dir, "shards", name), ignore_errors=True)
-    todo = [i for i in range(n_shards) if not os.path.isdir(_shard_dir(out_dir, i))]
-    bar = _bar(progress, n_shards, n_shards - len(todo))
-    try:
-        if todo:
-            runner = get_executor(executor)
-            shards = {i: (i * shard_size, data[i * shard_size:(i + 1) * shard_size]) for i in todo}
-            if isinstance(runner, RayExecutor):
-                _run_on_ray(runner, explainer, shards, out_dir, retries, bar)
-            else:
-                _run_here(explainer, shards, out_dir, bar)
-    finally:
-        if bar is not None:
-            bar.close()
+    with _FolderLock(out_dir):
+        path = os.path.join(out_dir, MANIFEST)
+        if os.path.exists(path):
+            old = _read_manifest(out_dir)
+            if old["job_id"] != manifest["job_id"]:
+                raise JobError(f"{out_dir} holds a different job (compare its {MANIFEST}); use a new out_dir")
+            manifest = old
+        else:  # shards of any other job found here will not verify against this id
+            manifest["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+            with open(path + ".tmp", "w") as fh:
+                json.dump(manifest, fh, indent=1)
+            os.replace(path + ".tmp", path)
+        for name in os.listdir(os.path.join(out_dir, "shards")):  # leftovers of a killed run
+            if name.startswith(".tmp-"):
+                shutil.rmtree(os.path.join(out_dir, "shards", name), ignore_errors=True)
+        todo = [i for i in range(n_shards) if _shard_problem(out_dir, manifest, i) is not None]
+        bar = _bar(progress, n_shards, n_shards - len(todo))
+        try:
+            if todo:
+                runner = get_executor(executor)
+                shards = {i: (i * shard_size, data[i * shard_size:(i + 1) * shard_size]) for i in todo}
+                write = functools.partial(_write_shard, out_dir, manifest["job_id"])
+                if isinstance(runner, RayExecutor):
+                    _run_on_ray(runner, explainer, shards, write, retries, on_error, bar)
+                else:
+                    _run_here(explainer, shards, write, on_error, bar)
+        finally:
+            if bar is not None:
+                bar.close()
     return job_status(out_dir)
 
 
@@ -256,18 +407,18 @@ def _bar(progress, total, done):
     return tqdm(total=total, initial=done, unit="shard", desc="shards")
 
 
-def _run_here(explainer, shards, out_dir, bar):
+def _run_here(explainer, shards, write, on_error, bar):
     for index, (start, X) in shards.items():
-        _write_shard(out_dir, index, start, _explain_shard(explainer, X))
+        write(index, start, *_explain_shard(explainer, X, False, on_error))
         if bar is not None:
             bar.update(1)
 
 
-def _run_on_ray(runner, explainer, shards, out_dir, retries, bar):
+def _run_on_ray(runner, explainer, shards, write, retries, on_error, bar):
     ray = runner.connect()
     release_workers()  # idle explainer actors would hold the CPUs the shard tasks need
     task = ray.remote(_explain_shard_on_ray).options(num_cpus=runner.num_cpus, num_gpus=runner.num_gpus,
-                                              max_retries=retries, retry_exceptions=False)
+                                                     max_retries=retries, retry_exceptions=False)
     limit = min(runner.parallelism, len(shards))
     # shards run `limit` at a time: a served model's request budget is split among them
     explainer = clone(explainer, model=as_model(explainer.model).for_copies(limit))
@@ -276,76 +427,90 @@ def _run_on_ray(runner, explainer, shards, out_dir, retries, bar):
     while queue or pending:
         while queue and len(pending) < limit:
             index, (start, X) = queue.pop(0)
-            pending[task.remote(explainer_ref, X, bool(runner.num_gpus))] = (index, start)
+            pending[task.remote(explainer_ref, X, bool(runner.num_gpus), on_error)] = (index, start)
         ready, _ = ray.wait(list(pending), num_returns=1)
         index, start = pending.pop(ready[0])
         try:
-            results = ray.get(ready[0])
+            results, errors = ray.get(ready[0])
         except ray.exceptions.RayTaskError as exc:  # the library's error, as serially
             cause = task_cause(ray, exc)
             if cause is None:
                 raise
             raise cause.with_traceback(None) from None
-        _write_shard(out_dir, index, start, results)
+        write(index, start, results, errors)
         if bar is not None:
             bar.update(1)
 
 
 def job_status(out_dir) -> dict:
-    """How far a job is: ``n_rows``, ``n_shards``, ``done_shards``, ``done_rows``, ``complete``,
-    ``method``, ``missing`` (shard numbers)."""
+    """How far a job is, every shard verified: ``n_rows``, ``n_shards``, ``done_shards``,
+    ``done_rows``, ``complete``, ``method``, ``missing`` (shard numbers not done), ``invalid``
+    (``{shard: why}`` for shards on disk that do not verify: a rerun redoes them) and ``failed``
+    (``{row: error}`` of rows recorded as failed)."""
     out_dir = os.fspath(out_dir)
     manifest = _read_manifest(out_dir)
     n, size = manifest["n_shards"], manifest["shard_size"]
-    done = _done_shards(out_dir, n)
+    problems = {i: _shard_problem(out_dir, manifest, i) for i in range(n)}
+    done = [i for i, p in problems.items() if p is None]
+    failed = {f["row"]: f["error"] for i in done for f in _shard_record(out_dir, i).get("failed", [])}
     rows = sum(min(size, manifest["n_rows"] - i * size) for i in done)
     return {"n_rows": manifest["n_rows"], "n_shards": n, "done_shards": len(done), "done_rows": rows,
             "complete": len(done) == n, "method": manifest["explainer"]["method"],
-            "missing": sorted(set(range(n)) - set(done))}
+            "missing": sorted(set(range(n)) - set(done)),
+            "invalid": {i: p for i, p in problems.items() if p not in (None, "missing")}, "failed": failed}
 
 
-def load_table(out_dir):
-    """Every row's result of a finished job as one ``pyarrow.Table`` (``.to_pandas()`` for a
-    DataFrame), one row per input: ``row``, ``method``, ``target`` (JSON), ``n_evaluations`` and,
-    for attributions, ``values`` (flattened; ``values_shape``), ``output``, ``base_value``,
+def load_table(out_dir, *, partial=False):
+    """Every explained row of a job as one ``pyarrow.Table`` (``.to_pandas()`` for a DataFrame),
+    one row per input: ``row``, ``method``, ``target`` (JSON), ``n_evaluations`` and, for
+    attributions, ``values`` (flattened; ``values_shape``), ``output``, ``base_value``,
     ``std_errors``, ``feature_names``; for SIS, ``threshold``, ``n_sis``, ``sis_sizes``,
-    ``sis_scores``, ``sis_features`` (flat feature numbers). Shards written before pyarrow was
-    installed are converted from their npz files."""
+    ``sis_scores``, ``sis_features`` (flat feature numbers). Rows recorded as failed are left
+    out; ``partial=True`` reads an unfinished job's verified shards."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise ImportError("load_table needs pyarrow: pip install pyarrow (load_results needs nothing)") from exc
     out_dir = os.fspath(out_dir)
-    status = _complete_status(out_dir)
-    tables, size = [], _read_manifest(out_dir)["shard_size"]
-    for index in range(status["n_shards"]):
+    status = _readable_status(out_dir, partial)
+    tables = []
+    for index in sorted(set(range(status["n_shards"])) - set(status["missing"])):
         path = os.path.join(_shard_dir(out_dir, index), TABLE)
-        tables.append(pq.read_table(path) if os.path.exists(path)
-                      else _table(_load_shard(out_dir, index), index * size))
-    return pa.concat_tables(tables, promote_options="default")
+        if os.path.exists(path):
+            tables.append(pq.read_table(path))
+        else:  # written without pyarrow
+            rows = [(r, result) for r, result in _load_shard(out_dir, index) if result is not None]
+            if rows:
+                tables.append(_table([result for _, result in rows], [r for r, _ in rows]))
+    return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
 
 
-def _complete_status(out_dir):
+def _readable_status(out_dir, partial):
     status = job_status(out_dir)
-    if not status["complete"]:
-        raise ValueError(f"job in {out_dir} is not complete: shards {status['missing']} are missing; "
-                         "run it again to finish")
+    if not status["complete"] and not partial:
+        why = "; ".join(f"shard {i}: {p}" for i, p in status["invalid"].items())
+        raise JobError(f"job in {out_dir} is not complete: shards {status['missing']} are not done"
+                       + (f" ({why})" if why else "") + "; run it again to finish, or read it with partial=True")
     return status
 
 
 def _load_shard(out_dir, index):
+    """``[(row, result or None)]`` of a verified shard, in row order."""
+    record = _shard_record(out_dir, index)
     folder = _shard_dir(out_dir, index)
-    return [load_result(os.path.join(folder, name)) for name in sorted(os.listdir(folder)) if name.endswith(".npz")]
+    loaded = [(r["row"], load_result(os.path.join(folder, r["file"]))) for r in record["rows"]]
+    return sorted(loaded + [(f["row"], None) for f in record.get("failed", [])], key=lambda pair: pair[0])
 
 
-def load_results(out_dir) -> list:
-    """Every row's result of a finished job, in row order."""
+def load_results(out_dir, *, partial=False) -> list:
+    """Every row's result of a job, in row order, each shard verified first. Rows recorded as
+    failed (``on_error="record"``) are None. ``partial=True`` reads an unfinished job: rows of
+    shards not done yet are None too."""
     out_dir = os.fspath(out_dir)
-    status = _complete_status(out_dir)
-    results = []
-    for index in range(status["n_shards"]):
-        results.extend(_load_shard(out_dir, index))
-    if len(results) != status["n_rows"]:
-        raise ValueError(f"job in {out_dir} holds {len(results)} rows, its manifest says {status['n_rows']}")
+    status = _readable_status(out_dir, partial)
+    results = [None] * status["n_rows"]
+    for index in sorted(set(range(status["n_shards"])) - set(status["missing"])):
+        for row, result in _load_shard(out_dir, index):
+            results[row] = result
     return results

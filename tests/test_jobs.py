@@ -76,7 +76,7 @@ def test_missing_shards_are_reported(tmp_path):
     os.rename(tmp_path / "shards" / "00001", tmp_path / "shards" / ".tmp-00001-1")  # a killed write
     status = job_status(tmp_path)
     assert status["missing"] == [1] and not status["complete"]
-    with pytest.raises(ValueError, match=r"shards \[1\] are missing"):
+    with pytest.raises(ValueError, match=r"shards \[1\] are not done"):
         load_results(tmp_path)
     run_job(total, X, SPEC, tmp_path, shard_size=4, executor="serial", progress=False)
     assert_complete(tmp_path)
@@ -197,7 +197,8 @@ def test_a_shard_given_a_gpu_moves_the_model_there():
 
     on_gpu, on_cpu = Recording(), Recording()
     on_gpu.devices_seen, on_cpu.devices_seen = set(), set()
-    results = _explain_shard(make_explainer(SPEC, on_gpu), X[:2], use_gpu=True)
+    results, errors = _explain_shard(make_explainer(SPEC, on_gpu), X[:2], use_gpu=True)
     np.testing.assert_array_equal(results[0].values, OcclusionExplainer(total, 2).explain(X[0]).values)
+    assert errors == {}
     _explain_shard(make_explainer(SPEC, on_cpu), X[:2])
     assert on_gpu.devices_seen == {"cuda"} and on_cpu.devices_seen == {None}
