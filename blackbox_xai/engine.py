@@ -78,6 +78,7 @@ class Engine:
                  progress=False):
         self.model = model
         self.executor = get_executor(executor)
+        self._owns_executor = self.executor is not executor  # made here from a name: closed here
         self.batch_size = batch_size
         self.memory_budget = int(memory_budget)
         self.progress = progress
@@ -99,9 +100,12 @@ class Engine:
             self._bar = Progress(total)
 
     def close(self):
+        """End the progress line and close an executor made from a name."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        if self._owns_executor:
+            self.executor.close()
 
     def prepare(self, masker):
         """``masker`` building its inputs in the dtype the model converts them to, if the model

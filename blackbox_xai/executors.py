@@ -19,6 +19,7 @@ it without being told twice, and nothing depends on what else this process has s
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -33,16 +34,43 @@ from blackbox_xai.exceptions import WorkerLostError
 
 
 class Executor:
-    """Interface: ``map(model, masker, chunks)`` yields one output array per chunk, in order:
-    ``masker.reduce(model(masker.build(rows, plan)))`` for each ``(rows, plan)`` chunk.
+    """One task API that serial, thread and Ray executors implement; nothing else in the library
+    schedules work (explainers and jobs never import ray).
 
-    ``parallelism`` is how many chunks it can evaluate at once; the engine splits work into at
-    least that many chunks. ``remote`` is True when every call is a round trip to another
-    process, so work with many dependent model calls is better sent whole with :meth:`run`.
+    * ``map(model, masker, chunks)`` yields one output array per chunk, in order:
+      ``masker.reduce(model(masker.build(rows, plan)))`` for each ``(rows, plan)`` chunk;
+    * ``run(model, fn, tasks)`` yields ``fn(model, *task)`` in order, computed where the model is
+      held;
+    * ``as_completed(fn, tasks, shared=...)`` yields ``(i, fn(shared, *tasks[i]))`` as tasks finish
+      (whole units of work such as a job's shards); closing the generator stops queued tasks;
+    * ``close()`` releases the workers; executors are context managers.
+
+    ``parallelism`` is how many chunks or tasks run at once; the engine splits work into at least
+    that many chunks. ``remote`` is True when every call is a round trip to another process, so
+    work with many dependent model calls is better sent whole with :meth:`run`. ``gpu`` is True
+    when tasks run with a GPU of their own.
     """
 
     parallelism = 1
     remote = False
+    gpu = False
+
+    def as_completed(self, fn, tasks, *, shared=None, retries=0):
+        """Yield ``(i, fn(shared, *tasks[i]))`` as the tasks finish, at most ``parallelism`` at a
+        time. ``shared`` is sent to the workers once; each task unpickles its own copy where it
+        runs in another process. ``retries``: extra attempts for a task whose worker process dies
+        (an exception is never retried)."""
+        for i, task in enumerate(tasks):
+            yield i, fn(shared, *task)
+
+    def close(self):
+        """Release the workers (they start again when next used)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def map(self, model, masker, chunks):  # pragma: no cover - interface
         raise NotImplementedError
@@ -111,6 +139,18 @@ class ThreadExecutor(Executor):
     def run(self, model, fn, tasks):
         with _Pool(self.n_workers) as pool:
             yield from pool.map(lambda task: fn(model, *task), tasks)
+
+    def as_completed(self, fn, tasks, *, shared=None, retries=0):
+        from concurrent.futures import as_completed
+
+        with _Pool(self.n_workers) as pool:
+            futures = {pool.submit(fn, shared, *task): i for i, task in enumerate(tasks)}
+            try:
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
 
 
 def _import_ray():
@@ -193,6 +233,11 @@ def task_cause(ray, exc):
     ModelError), with Ray's wrapper and its remote traceback left out; None if there is none."""
     cause = getattr(exc, "cause", None) if isinstance(exc, ray.exceptions.RayTaskError) else None
     return cause if isinstance(cause, Exception) else None
+
+
+def _run_task(fn, shared_bytes, *task):
+    """The body of a Ray task of :meth:`RayExecutor.as_completed`."""
+    return fn(unpickle_private(shared_bytes), *task)
 
 
 class _Worker:
@@ -352,7 +397,7 @@ class RayExecutor(Executor):
             if cause is None:
                 raise
             raise cause.with_traceback(None) from None  # as serially: the library's own error
-        except ray.exceptions.RayActorError as exc:
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
             self.shutdown()
             raise WorkerLostError(
                 "a Ray worker of this RayExecutor died while evaluating the model "
@@ -379,6 +424,38 @@ class RayExecutor(Executor):
                 yield self._get(ray, futures[done])
                 done += 1
 
+    @property
+    def gpu(self) -> bool:
+        return bool(self.num_gpus)
+
+    def as_completed(self, fn, tasks, *, shared=None, retries=0):
+        """Each task a Ray task with this executor's ``num_cpus``/``num_gpus``, at most
+        ``parallelism`` at once; ``shared`` is put in the object store once, pickled, and each task
+        unpickles it into memory of its own (see :func:`unpickle_private`)."""
+        ray = self._ray()
+        self._workers_wanted(ray)  # a request the cluster cannot meet fails now
+        release_workers()  # idle actor pools would hold the CPUs the tasks need
+        remote = ray.remote(_run_task).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
+                                               max_retries=retries, retry_exceptions=False)
+        shared_ref = ray.put(check_serializable(shared, "the work's shared object"))
+        tasks = list(tasks)
+        limit = min(self.parallelism, len(tasks))
+        pending, queue = {}, list(enumerate(tasks))
+        try:
+            while queue or pending:
+                while queue and len(pending) < limit:
+                    i, task = queue.pop(0)
+                    pending[remote.remote(fn, shared_ref, *task)] = i
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                i = pending.pop(ready[0])
+                yield i, self._get(ray, ready[0])
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
+
+    def close(self):
+        self.shutdown()
+
     def shutdown(self):
         """Stop this executor's actors (they also stop when the executor is garbage-collected)."""
         if self._pool is not None:
@@ -401,20 +478,31 @@ def release_workers():
 
 
 EXECUTORS = {"serial": SerialExecutor, "threads": ThreadExecutor, "ray": RayExecutor}
-_SHARED = {}  # "ray": one RayExecutor shared by every explainer asking by name, so actors persist
 
 
 def get_executor(executor) -> Executor:
     """Resolve ``executor``: None (serial, or Ray when ``RAY_ADDRESS`` is set), "serial",
-    "threads", "ray", or an :class:`Executor` instance."""
+    "threads", "ray", or an :class:`Executor` instance. A name gives a new executor, which the
+    caller closes (see :func:`using`); an instance is the caller's, kept open across calls (a
+    ``RayExecutor`` keeps its actors until it is closed)."""
     if executor is None:
         executor = "ray" if ray_address_set() else "serial"
     if isinstance(executor, Executor):
         return executor
-    if executor == "ray":
-        return _SHARED.setdefault("ray", RayExecutor())
     if isinstance(executor, str) and executor in EXECUTORS:
         return EXECUTORS[executor]()
     raise ValueError(
         f"executor must be None, one of {sorted(EXECUTORS)} or an Executor instance, got {executor!r}"
     )
+
+
+@contextlib.contextmanager
+def using(executor):
+    """``with using(executor) as ex:`` the resolved executor, closed at the end if it was made
+    here from a name (an Executor instance given by the caller stays open)."""
+    resolved = get_executor(executor)
+    try:
+        yield resolved
+    finally:
+        if resolved is not executor:
+            resolved.close()

@@ -27,7 +27,6 @@ an exception is deterministic and never retried.
 from __future__ import annotations
 
 import errno
-import functools
 import hashlib
 import json
 import os
@@ -40,14 +39,7 @@ import numpy as np
 from blackbox_xai._validation import check_positive_int
 from blackbox_xai._params import clone
 from blackbox_xai.adapters import as_model
-from blackbox_xai.executors import (
-    RayExecutor,
-    check_serializable,
-    get_executor,
-    release_workers,
-    task_cause,
-    unpickle_private,
-)
+from blackbox_xai.executors import using
 from blackbox_xai.exceptions import JobError, JobLockedError, RemoteModelError, WorkerLostError
 from blackbox_xai.result_files import load_result
 
@@ -224,12 +216,6 @@ def _table(results, rows):
     return pa.Table.from_pylist([_record(row, r) for row, r in zip(rows, results)])
 
 
-def _explain_shard_on_ray(explainer_bytes, X, use_gpu, on_error):
-    """A Ray task: the explainer arrives pickled and is unpickled into the task's own memory
-    (see :func:`~blackbox_xai.executors.unpickle_private`)."""
-    return _explain_shard(unpickle_private(explainer_bytes), X, use_gpu, on_error)
-
-
 # the network, a server or a worker: not one row's doing, never recorded as a row's failure
 _NOT_A_ROWS_FAULT = (RemoteModelError, WorkerLostError)
 
@@ -384,17 +370,25 @@ def run_job(model, X, explainer_spec, out_dir, *, shard_size=64, executor=None, 
         bar = _bar(progress, n_shards, n_shards - len(todo))
         try:
             if todo:
-                runner = get_executor(executor)
-                shards = {i: (i * shard_size, data[i * shard_size:(i + 1) * shard_size]) for i in todo}
-                write = functools.partial(_write_shard, out_dir, manifest["job_id"])
-                if isinstance(runner, RayExecutor):
-                    _run_on_ray(runner, explainer, shards, write, retries, on_error, bar)
-                else:
-                    _run_here(explainer, shards, write, on_error, bar)
+                with using(executor) as runner:
+                    _run_shards(runner, explainer, data, shard_size, todo, out_dir, manifest["job_id"],
+                                retries, on_error, bar)
         finally:
             if bar is not None:
                 bar.close()
     return job_status(out_dir)
+
+
+def _run_shards(runner, explainer, data, shard_size, todo, out_dir, job_id, retries, on_error, bar):
+    """Every shard in ``todo`` as one task of ``runner``, written as it finishes."""
+    limit = min(runner.parallelism, len(todo))
+    # shards run `limit` at a time: a served model's request budget is split among them
+    explainer = clone(explainer, model=as_model(explainer.model).for_copies(limit))
+    tasks = [(data[i * shard_size:(i + 1) * shard_size], runner.gpu, on_error) for i in todo]
+    for k, (results, errors) in runner.as_completed(_explain_shard, tasks, shared=explainer, retries=retries):
+        _write_shard(out_dir, job_id, todo[k], todo[k] * shard_size, results, errors)
+        if bar is not None:
+            bar.update(1)
 
 
 def _bar(progress, total, done):
@@ -405,41 +399,6 @@ def _bar(progress, total, done):
     except ImportError:
         return None
     return tqdm(total=total, initial=done, unit="shard", desc="shards")
-
-
-def _run_here(explainer, shards, write, on_error, bar):
-    for index, (start, X) in shards.items():
-        write(index, start, *_explain_shard(explainer, X, False, on_error))
-        if bar is not None:
-            bar.update(1)
-
-
-def _run_on_ray(runner, explainer, shards, write, retries, on_error, bar):
-    ray = runner.connect()
-    release_workers()  # idle explainer actors would hold the CPUs the shard tasks need
-    task = ray.remote(_explain_shard_on_ray).options(num_cpus=runner.num_cpus, num_gpus=runner.num_gpus,
-                                                     max_retries=retries, retry_exceptions=False)
-    limit = min(runner.parallelism, len(shards))
-    # shards run `limit` at a time: a served model's request budget is split among them
-    explainer = clone(explainer, model=as_model(explainer.model).for_copies(limit))
-    explainer_ref = ray.put(check_serializable(explainer, "explainer"))
-    pending, queue = {}, list(shards.items())
-    while queue or pending:
-        while queue and len(pending) < limit:
-            index, (start, X) = queue.pop(0)
-            pending[task.remote(explainer_ref, X, bool(runner.num_gpus), on_error)] = (index, start)
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        index, start = pending.pop(ready[0])
-        try:
-            results, errors = ray.get(ready[0])
-        except ray.exceptions.RayTaskError as exc:  # the library's error, as serially
-            cause = task_cause(ray, exc)
-            if cause is None:
-                raise
-            raise cause.with_traceback(None) from None
-        write(index, start, results, errors)
-        if bar is not None:
-            bar.update(1)
 
 
 def job_status(out_dir) -> dict:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from blackbox_xai import Engine, ThreadExecutor, as_model
+from blackbox_xai import Engine, SerialExecutor, ThreadExecutor, as_model
 from blackbox_xai.executors import get_executor
 from helpers import Recorder, engine_case
 
@@ -52,3 +52,42 @@ def test_thread_executor_gives_identical_outputs():
 def test_get_executor_rejects_unknown():
     with pytest.raises(ValueError, match="executor must be None, one of"):
         get_executor("ray-ish")
+
+
+def _scaled(shared, x, k):
+    return shared * x + k
+
+
+@pytest.mark.parametrize("executor", ["serial", "threads"])
+def test_as_completed_gives_every_task_once_with_the_shared_object(executor):
+    from blackbox_xai.executors import using
+
+    tasks = [(float(i), i) for i in range(7)]
+    with using(executor) as ex:
+        got = dict(ex.as_completed(_scaled, tasks, shared=10.0))
+    assert got == {i: 10.0 * i + i for i in range(7)}
+
+
+def test_closing_as_completed_stops_the_queued_tasks():
+    ran = []
+
+    def record(shared, i):
+        ran.append(i)
+        return i
+
+    results = SerialExecutor().as_completed(record, [(i,) for i in range(5)])
+    assert next(results) == (0, 0)
+    results.close()
+    assert ran == [0]
+
+
+def test_jobs_and_explainers_schedule_through_executors_only():
+    """Only executors.py imports ray: jobs and explainers use the task API."""
+    import pathlib
+
+    import blackbox_xai
+
+    root = pathlib.Path(blackbox_xai.__file__).parent
+    importers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                       if "import ray" in p.read_text() or "from ray" in p.read_text())
+    assert importers == ["executors.py"]

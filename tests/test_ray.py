@@ -110,7 +110,27 @@ def test_default_executor_is_serial_unless_ray_address_is_set(ray_local, monkeyp
     assert isinstance(get_executor(None), SerialExecutor)  # a runtime up in the process changes nothing
     monkeypatch.setenv("RAY_ADDRESS", "auto")
     assert isinstance(get_executor(None), RayExecutor)
-    assert get_executor("ray") is get_executor(None)  # one shared pool of actors
+    assert get_executor("ray") is not get_executor("ray")  # no pool shared behind the callers' backs
+
+
+def test_an_executor_made_from_a_name_is_closed_after_the_call(ray_local, monkeypatch):
+    from blackbox_xai import executors
+
+    made = []
+
+    class Recorded(RayExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setitem(executors.EXECUTORS, "ray", Recorded)
+    SISExplainer(l2, 2.5, executor="ray").explain_batch(X_SMALL)
+    KernelShapExplainer(l2, X_SMALL, n_samples=40, random_state=0, executor="ray").explain(X_SMALL[0])
+    assert len(made) == 2 and all(e._pool is None for e in made)  # their actors are gone
+    with RayExecutor(num_workers=1) as mine:  # an instance is the caller's: open until closed
+        SISExplainer(l2, 2.5, executor=mine).explain(X_SMALL[0])
+        assert mine._pool is not None
+    assert mine._pool is None
 
 
 def test_actors_are_reused_across_calls(ray_local, digits_mlp):

@@ -27,7 +27,7 @@ from blackbox_xai._params import clone
 from blackbox_xai._validation import EXECUTION_CONSTRAINTS, ArrayLike, Instance, Interval, Options
 from blackbox_xai.adapters import as_model
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Progress
-from blackbox_xai.executors import get_executor
+from blackbox_xai.executors import using
 from blackbox_xai.explainers._base import Explainer
 from blackbox_xai.explainers.backselect import run_lockstep, sis_collection
 from blackbox_xai.exceptions import NoSISWarning
@@ -166,12 +166,18 @@ class SISExplainer(Explainer):
             else space.from_mask(initial_masks[i], "initial_mask")
             for i in range(len(X))
         ]
-        executor = get_executor(self.executor)
-        workers = executor.parallelism
-        if len(X) >= workers and (workers > 1 or executor.remote):
-            parts = max(workers, -(-len(X) // self._lockstep_group(space)))
-            return self._explain_across(executor, model, X, targets, initial_masks, labels,
-                                        masked_input, parts)
+        with using(self.executor) as executor:
+            workers = executor.parallelism
+            if len(X) >= workers and (workers > 1 or executor.remote):
+                parts = max(workers, -(-len(X) // self._lockstep_group(space)))
+                return self._explain_across(executor, model, X, targets, initial_masks, labels,
+                                            masked_input, parts)
+            return self._explain_lockstep(executor, model, X, targets, starts, labels, masked_input, space,
+                                          threshold, mode, if_sufficient)
+
+    def _explain_lockstep(self, executor, model, X, targets, starts, labels, masked_input, space, threshold,
+                          mode, if_sufficient):
+        """The inputs in lockstep here, each step's model calls through the engine."""
         engine = self._engine(model, executor)
         masker = engine.prepare(Masker(X, masked_input, space))
         targets = [self.target if t is None else t for t in targets]
