@@ -111,6 +111,40 @@ def engine_case(n=10, m=4):
     return masker, rows, masks
 
 
+# -- a job driver that stops where the test wants it --------------------------------------------
+def start_blocked_job(tmp_path, X, spec, *, shard_size, block_after_shards):
+    """A serial ``run_job`` over ``X`` into ``tmp_path/job`` in another process, whose model blocks
+    (sleeps) once ``block_after_shards`` shards are written. Returns the process once it blocks,
+    so no timer decides how far it got."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    np.save(tmp_path / "X.npy", X)
+    job, blocked = tmp_path / "job", tmp_path / "blocked"
+    gate = job / "shards" / f"{block_after_shards - 1:05d}"
+    script = textwrap.dedent(f"""
+        import os, time, numpy as np
+        from blackbox_xai.jobs import run_job
+        def gated(batch):
+            if os.path.exists({str(gate)!r}):  # enough shards written: wait here
+                open({str(blocked)!r}, "w").close()
+                time.sleep(600)
+            return batch.reshape(len(batch), -1).sum(axis=1)
+        run_job(gated, np.load({str(tmp_path / 'X.npy')!r}), {spec!r}, {str(job)!r},
+                shard_size={shard_size}, executor="serial", progress=False)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 120
+    while not blocked.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not blocked.exists():
+        proc.kill()
+        raise AssertionError("the job's driver never reached the shard it should block in")
+    return proc
+
+
 # -- equality across model calls -------------------------------------------------------------------
 
 # What the library promises where the model sees other calls than in the reference run (another

@@ -2,10 +2,6 @@
 and one-line CLI errors with documented exit codes."""
 import os
 import shutil
-import subprocess
-import sys
-import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -14,7 +10,7 @@ from blackbox_xai import OcclusionExplainer
 from blackbox_xai.cli import main
 from blackbox_xai.exceptions import JobError, JobLockedError
 from blackbox_xai.jobs import job_status, load_results, run_job
-from helpers import total
+from helpers import start_blocked_job, total
 
 X = np.random.default_rng(4).random((12, 6))
 SPEC = {"method": "occlusion", "window": 2}
@@ -80,25 +76,9 @@ def test_a_damaged_shard_is_found_named_and_redone(tmp_path, kind, why):
 
 
 def test_a_second_process_is_refused_while_the_first_holds_the_folder(tmp_path):
-    np.save(tmp_path / "X.npy", X)
-    job, blocked = tmp_path / "job", tmp_path / "blocked"
-    script = textwrap.dedent(f"""
-        import os, time, numpy as np
-        from blackbox_xai.jobs import run_job
-        def gated(batch):
-            if os.path.exists({str(job / 'shards' / '00000')!r}):  # one shard written: wait here
-                open({str(blocked)!r}, "w").close()
-                time.sleep(600)
-            return batch.reshape(len(batch), -1).sum(axis=1)
-        run_job(gated, np.load({str(tmp_path / 'X.npy')!r}), {SPEC!r}, {str(job)!r},
-                shard_size=4, executor="serial", progress=False)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script])
+    job = tmp_path / "job"
+    proc = start_blocked_job(tmp_path, X, SPEC, shard_size=4, block_after_shards=1)
     try:
-        deadline = time.monotonic() + 120
-        while not blocked.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert blocked.exists(), "the first process never got going"
         with pytest.raises(JobLockedError, match=f"is being run by process {proc.pid} on"):
             _run(job)
         import joblib

@@ -1,9 +1,6 @@
 """Batch jobs: shards on disk, resume after a crash or a SIGKILL, every row exactly once."""
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 
 import numpy as np
@@ -11,7 +8,7 @@ import pytest
 
 from blackbox_xai import BackgroundMean, ModelError, OcclusionExplainer, RayExecutor
 from blackbox_xai.jobs import job_status, load_results, run_job
-from helpers import total
+from helpers import start_blocked_job, total
 
 X = np.random.default_rng(0).random((11, 6))
 SPEC = {"method": "occlusion", "window": 2}
@@ -85,26 +82,10 @@ def test_missing_shards_are_reported(tmp_path):
 def test_driver_killed_between_shards_then_rerun(tmp_path):
     """The driver is killed while it explains the third shard (its model blocks there until the
     kill, so no timer decides how far it got); a rerun finishes the job."""
-    np.save(tmp_path / "X.npy", X)
-    job, blocked = tmp_path / "job", tmp_path / "blocked"
-    script = textwrap.dedent(f"""
-        import os, time, numpy as np
-        from blackbox_xai.jobs import run_job
-        def gated(batch):
-            if os.path.exists({str(job / 'shards' / '00001')!r}):  # two shards written: wait here
-                open({str(blocked)!r}, "w").close()
-                time.sleep(600)
-            return batch.reshape(len(batch), -1).sum(axis=1)
-        run_job(gated, np.load({str(tmp_path / 'X.npy')!r}), {SPEC!r}, {str(job)!r},
-                shard_size=2, executor="serial", progress=False)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.monotonic() + 120
-    while not blocked.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    job = tmp_path / "job"
+    proc = start_blocked_job(tmp_path, X, SPEC, shard_size=2, block_after_shards=2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert blocked.exists(), "the driver never reached the third shard"
     assert job_status(job)["done_shards"] == 2
     run_job(total, X, SPEC, job, shard_size=2, executor="serial", progress=False)
     assert_complete(job)

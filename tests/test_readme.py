@@ -1,5 +1,7 @@
 """Every snippet of the README runs as written: each Python block in a fresh namespace, in a
-scratch folder; the HTTP one against the tests' loopback server, the shell one through the CLI."""
+scratch folder; the HTTP one against the tests' loopback server, the command-line one through the
+CLI. The two commands of the set-up are what CI runs; the cluster commands are what
+test_cluster.py does on loopback."""
 import os
 import re
 import shlex
@@ -51,7 +53,7 @@ def test_cli_snippet_runs(tmp_path, monkeypatch, capsys, digits_mlp):
     monkeypatch.chdir(tmp_path)
     joblib.dump(clf, "clf.joblib")
     np.save("X.npy", X[:3])
-    (shell,) = [b for b in blocks("bash") if "blackbox-xai explain" in b]
+    (shell,) = [b for b in blocks("bash") if "blackbox-xai status" in b]
     for line in shell.strip().splitlines():
         for command in line.split("&&"):
             words = shlex.split(command)
