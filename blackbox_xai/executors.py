@@ -55,11 +55,11 @@ class Executor:
     remote = False
     gpu = False
 
-    def as_completed(self, fn, tasks, *, shared=None, retries=0):
+    def as_completed(self, fn, tasks, *, shared=None, shared_name="shared", retries=0):
         """Yield ``(i, fn(shared, *tasks[i]))`` as the tasks finish, at most ``parallelism`` at a
-        time. ``shared`` is sent to the workers once; each task unpickles its own copy where it
-        runs in another process. ``retries``: extra attempts for a task whose worker process dies
-        (an exception is never retried)."""
+        time. ``shared`` is sent to the workers once (``shared_name`` names it in errors); each
+        task unpickles its own copy where it runs in another process. ``retries``: extra attempts
+        for a task whose worker process dies (an exception is never retried)."""
         for i, task in enumerate(tasks):
             yield i, fn(shared, *task)
 
@@ -140,7 +140,7 @@ class ThreadExecutor(Executor):
         with _Pool(self.n_workers) as pool:
             yield from pool.map(lambda task: fn(model, *task), tasks)
 
-    def as_completed(self, fn, tasks, *, shared=None, retries=0):
+    def as_completed(self, fn, tasks, *, shared=None, shared_name="shared", retries=0):
         from concurrent.futures import as_completed
 
         with _Pool(self.n_workers) as pool:
@@ -177,8 +177,9 @@ def ensure_ray(address=None, **init_kwargs):
         if address:
             ray.init(address=address, log_to_driver=False)
         else:  # a runtime of our own: no dashboard, no start-up chatter
-            ray.init(**{"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
-                        **init_kwargs})
+            # address="local": a new runtime, never one a stale file from another process points at
+            ray.init(**{"address": "local", "include_dashboard": False, "log_to_driver": False,
+                        "logging_level": logging.ERROR, **init_kwargs})
     return ray
 
 
@@ -428,7 +429,7 @@ class RayExecutor(Executor):
     def gpu(self) -> bool:
         return bool(self.num_gpus)
 
-    def as_completed(self, fn, tasks, *, shared=None, retries=0):
+    def as_completed(self, fn, tasks, *, shared=None, shared_name="shared", retries=0):
         """Each task a Ray task with this executor's ``num_cpus``/``num_gpus``, at most
         ``parallelism`` at once; ``shared`` is put in the object store once, pickled, and each task
         unpickles it into memory of its own (see :func:`unpickle_private`)."""
@@ -437,7 +438,7 @@ class RayExecutor(Executor):
         release_workers()  # idle actor pools would hold the CPUs the tasks need
         remote = ray.remote(_run_task).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                                                max_retries=retries, retry_exceptions=False)
-        shared_ref = ray.put(check_serializable(shared, "the work's shared object"))
+        shared_ref = ray.put(check_serializable(shared, shared_name))
         tasks = list(tasks)
         limit = min(self.parallelism, len(tasks))
         pending, queue = {}, list(enumerate(tasks))

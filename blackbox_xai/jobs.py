@@ -385,7 +385,8 @@ def _run_shards(runner, explainer, data, shard_size, todo, out_dir, job_id, retr
     # shards run `limit` at a time: a served model's request budget is split among them
     explainer = clone(explainer, model=as_model(explainer.model).for_copies(limit))
     tasks = [(data[i * shard_size:(i + 1) * shard_size], runner.gpu, on_error) for i in todo]
-    for k, (results, errors) in runner.as_completed(_explain_shard, tasks, shared=explainer, retries=retries):
+    for k, (results, errors) in runner.as_completed(_explain_shard, tasks, shared=explainer, shared_name="explainer",
+                                                    retries=retries):
         _write_shard(out_dir, job_id, todo[k], todo[k] * shard_size, results, errors)
         if bar is not None:
             bar.update(1)

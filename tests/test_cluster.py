@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -50,30 +51,36 @@ def cluster(tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env.pop("RAY_ADDRESS", None)
     port = _free_port()
-    head = Node(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"], env,
-                tmp_path / "head.log")
+    # a temp dir of its own (short: it holds unix sockets), so a killed head leaves no address
+    # behind for later ray.init calls
+    temp = tempfile.mkdtemp(prefix="bbx-ray-", dir="/tmp")
+    head = Node(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp}"],
+                env, tmp_path / "head.log")
     nodes = [head]
     try:
         address = f"127.0.0.1:{port}"
         probe = "import ray, sys; ray.init(logging_level='ERROR'); sys.exit(len(ray.nodes()) < int(sys.argv[1]))"
         _wait(lambda: subprocess.run([sys.executable, "-c", probe, "1"], env={**env, "RAY_ADDRESS": address},
-                                     capture_output=True).returncode == 0, "the head node")
+                                     capture_output=True).returncode == 0, "the head node", head)
         second = Node([f"--address={address}", "--num-cpus=1", '--resources={"second": 1}'], env,
                       tmp_path / "second.log")
         nodes.append(second)
         _wait(lambda: subprocess.run([sys.executable, "-c", probe, "2"], env={**env, "RAY_ADDRESS": address},
-                                     capture_output=True).returncode == 0, "the second node")
+                                     capture_output=True).returncode == 0, "the second node", second)
         yield {"env": {**env, "RAY_ADDRESS": address}, "second": second}
     finally:
         for node in reversed(nodes):
             node.kill()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
-def _wait(ready, what, limit=120):
+def _wait(ready, what, node=None, limit=120):
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if ready():
             return
+        if node is not None and node.proc.poll() is not None:
+            pytest.fail(f"{what} exited with code {node.proc.returncode}; see {node.log.name}")
         time.sleep(1)
     pytest.fail(f"{what} did not come up within {limit} s")
 

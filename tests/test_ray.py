@@ -171,9 +171,15 @@ class HoldsALock:
         return l2(batch)
 
 
-def test_unpicklable_model_names_the_field(ray_local):
+def test_unpicklable_model_names_the_field(ray_local, tmp_path):
+    from blackbox_xai.jobs import run_job
+
     with pytest.raises(TypeError, match=r"model\.fn\.lock \(lock\) cannot be pickled"):
         SISExplainer(HoldsALock(), 2.5, executor="ray").explain(X_SMALL[0])
+    with pytest.raises(TypeError, match=r"explainer\.model\.fn\.lock \(lock\) cannot be pickled") as info:
+        run_job(HoldsALock(), X_SMALL, {"method": "occlusion", "window": 2}, tmp_path,
+                executor=RayExecutor(num_workers=1), progress=False)
+    assert type(info.value) is TypeError  # the library's message, not Ray's serialisation banner
 
 
 def test_bad_executor_arguments():
