@@ -145,7 +145,7 @@ def main():
         serial = timed(job("serial"))
         times = [timed(job(RayExecutor(num_workers=w))) for w in (1, 2)]
     report(f"KernelSHAP job, GBM, {args.rows} rows x {args.coalitions} x 50", serial, *times)
-    print("\ntarget: efficiency >= 0.8 at 2 workers for work of 10 s or more")
+    print("\ntarget: scaling >= 0.85 for every workload (efficiency is capped where the serial run already uses both cores)")
     ray.shutdown()
 
 
