@@ -344,7 +344,7 @@ class RayExecutor(Executor):
     def _actors(self, model):
         """The actor pool holding ``model``: reused while the model is the same object or pickles
         to the same bytes (explainers adapt the model afresh on every call), rebuilt after a
-        change or a new Ray session."""
+        change or in a new Ray runtime."""
         ray = self._ray()
         job = ray.get_runtime_context().get_job_id()
         pool = self._pool

@@ -124,12 +124,10 @@ def _write_shard(out_dir, job_id, index, start, results, errors):
         path = result.save(os.path.join(tmp, f"row-{start + offset:07d}.npz"))
         rows.append({"row": start + offset, "file": os.path.basename(path), "bytes": os.path.getsize(path),
                      "sha256": _sha256(path)})
-    done = [r for r in results if r is not None]
+    explained = [(start + i, r) for i, r in enumerate(results) if r is not None]
     pq = _parquet()
-    if pq is not None and done:
-        pq.write_table(_table([r for r in results if r is not None],
-                              [start + i for i, r in enumerate(results) if r is not None]),
-                       os.path.join(tmp, TABLE))
+    if pq is not None and explained:
+        pq.write_table(_table([r for _, r in explained], [row for row, _ in explained]), os.path.join(tmp, TABLE))
     record = {"job": job_id, "shard": index, "rows": rows, "n_rows": len(results),
               "failed": [{"row": start + i, "error": message} for i, message in sorted(errors.items())]}
     with open(os.path.join(tmp, RECORD), "w") as fh:
