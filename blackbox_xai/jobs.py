@@ -218,16 +218,18 @@ def _table(results, rows):
 _NOT_A_ROWS_FAULT = (RemoteModelError, WorkerLostError)
 
 
-def _explain_shard(explainer, X, use_gpu=False, on_error="raise"):
+def _explain_shard(explainer, X, use_gpu=False, on_error="raise", start=0):
     """Runs where the shard is explained (a Ray task or this process): serial inside, on the
-    task's GPU when it was given one (a torch model moves there). Returns ``(results, errors)``:
-    with ``on_error="record"`` a row that raises is explained alone, and its result is None and
-    its error ``{offset: "Type: message"}``."""
+    task's GPU when it was given one (a torch model moves there); rows are named by their row in
+    the dataset (``row 17``) in errors. Returns ``(results, errors)``: with ``on_error="record"``
+    a row that raises is explained alone, and its result is None and its error
+    ``{offset: "Type: message"}``."""
     explainer = clone(explainer, executor="serial")
     if use_gpu:
         explainer.set_params(model=as_model(explainer.model).to_device("cuda"))
+    labels = [f"row {start + i}" for i in range(len(X))]
     try:
-        return explainer.explain_batch(X), {}
+        return explainer.explain_batch(X, labels=labels), {}
     except _NOT_A_ROWS_FAULT:
         raise
     except Exception:
@@ -236,7 +238,7 @@ def _explain_shard(explainer, X, use_gpu=False, on_error="raise"):
     results, errors = [], {}
     for i in range(len(X)):  # which rows fail, one by one
         try:
-            results.append(explainer.explain_batch(X[i:i + 1])[0])
+            results.append(explainer.explain_batch(X[i:i + 1], labels=labels[i:i + 1])[0])
         except _NOT_A_ROWS_FAULT:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded with the row, as asked
@@ -382,7 +384,7 @@ def _run_shards(runner, explainer, data, shard_size, todo, out_dir, job_id, retr
     limit = min(runner.parallelism, len(todo))
     # shards run `limit` at a time: a served model's request budget is split among them
     explainer = clone(explainer, model=as_model(explainer.model).for_copies(limit))
-    tasks = [(data[i * shard_size:(i + 1) * shard_size], runner.gpu, on_error) for i in todo]
+    tasks = [(data[i * shard_size:(i + 1) * shard_size], runner.gpu, on_error, i * shard_size) for i in todo]
     for k, (results, errors) in runner.as_completed(_explain_shard, tasks, shared=explainer, shared_name="explainer",
                                                     retries=retries):
         _write_shard(out_dir, job_id, todo[k], todo[k] * shard_size, results, errors)

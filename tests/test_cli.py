@@ -103,4 +103,4 @@ def test_cli_show_says_why_a_row_has_no_sis(saved, capsys):
     out = capsys.readouterr().out
     row = int(np.argmin(top))
     assert f"row {row}: target" in out and "0 SIS" in out
-    assert "no SIS: X[" in out and "does not reach the threshold itself" in out
+    assert f"no SIS: row {row}:" in out and "does not reach the threshold itself" in out

@@ -103,3 +103,13 @@ def test_the_contract_checks_can_fail():
         assert all(wrong.get_params()[k] is v for k, v in explainer.get_params().items())
     with pytest.raises(AssertionError):
         _same(explainer.explain(X[0]), explainer.explain(X[1]))
+
+
+@pytest.mark.parametrize("name", sorted(set(CONTRACT) - {"lrp"}))
+def test_labels_name_the_rows_in_errors(name):
+    make, _, inputs = CONTRACT[name]
+    explainer = make().set_params(model=lambda b: np.full(len(b), np.nan))
+    with pytest.raises(ValueError, match="masked variants of row 7"):
+        explainer.explain_batch(inputs[:1], labels=["row 7"])
+    with pytest.raises(ValueError, match="labels must name each of the 3 rows"):
+        make().explain_batch(inputs, labels=["a"])

@@ -109,6 +109,7 @@ def test_a_row_that_raises_is_recorded_and_the_job_completes(tmp_path):
     status = run_job(model, data, SPEC, tmp_path / "record", shard_size=4, executor="serial",
                      on_error="record", progress=False)
     assert status["complete"] and list(status["failed"]) == [5] and "ZeroDivisionError: boom" in status["failed"][5]
+    assert "masked variants of row 5:" in status["failed"][5]  # named by its row in the dataset
     results = load_results(tmp_path / "record")
     assert results[5] is None and sum(r is None for r in results) == 1
     np.testing.assert_array_equal(results[4].values, OcclusionExplainer(total, 2).explain(data[4]).values)

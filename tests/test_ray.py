@@ -229,4 +229,4 @@ def test_errors_on_ray_are_the_librarys_own(ray_local, tmp_path):
     with pytest.raises(InformativeMaskError) as info:
         run_job(total, np.ones((4, 2)), {"method": "sis", "threshold": -1.0}, tmp_path, shard_size=2,
                 retries=0, executor=RayExecutor(num_workers=2), progress=False)
-    assert type(info.value) is InformativeMaskError and str(info.value).startswith("X[0]: the fully masked")
+    assert type(info.value) is InformativeMaskError and str(info.value).startswith("row 0: the fully masked")

@@ -33,13 +33,18 @@ class Explainer(ParamsMixin):
         per_row = {k: None if v is None else [v] for k, v in options.items()}
         return self._explain(X, [target], ["x"], **per_row)[0]
 
-    def explain_batch(self, X, target=None, **options) -> list:
+    def explain_batch(self, X, target=None, *, labels=None, **options) -> list:
         """Explain every row of ``X`` (shape ``(N, *input_shape)``); ``target`` is one value for
-        all rows or one per row. Returns one result per row."""
+        all rows or one per row; ``labels`` names the rows in errors and warnings (default
+        ``X[i]``; a job names them by their row in the dataset). Returns one result per row."""
         self._validate_params()
         X = self._check_inputs(X, "X", batch=True)
+        if labels is None:
+            labels = [f"X[{i}]" for i in range(len(X))]
+        elif isinstance(labels, str) or len(labels) != len(X):
+            raise ValueError(f"labels must name each of the {len(X)} rows of X, got {labels!r:.80}")
         per_row = {k: None if v is None else [v] * len(X) for k, v in options.items()}
-        return self._explain(X, broadcast_targets(target, len(X)), [f"X[{i}]" for i in range(len(X))], **per_row)
+        return self._explain(X, broadcast_targets(target, len(X)), [str(label) for label in labels], **per_row)
 
     # -- for subclasses ------------------------------------------------------------------------
     def _check_inputs(self, x, name, batch=False):

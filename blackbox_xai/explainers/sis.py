@@ -130,13 +130,14 @@ class SISExplainer(Explainer):
         """
         return super().explain(x, target, initial_mask=initial_mask)
 
-    def explain_batch(self, X, target=None, *, initial_mask=None) -> list:
+    def explain_batch(self, X, target=None, *, initial_mask=None, labels=None) -> list:
         """Find the SIS collection of every row of ``X`` (shape ``(N, *input_shape)``).
 
         ``target`` may be one int for all rows or one per row; ``initial_mask`` applies to every
-        row. Inputs share model calls.
+        row; ``labels`` names the rows in errors, warnings and reasons (default ``X[i]``). Inputs
+        share model calls.
         """
-        return super().explain_batch(X, target, initial_mask=initial_mask)
+        return super().explain_batch(X, target, labels=labels, initial_mask=initial_mask)
 
     def _explain(self, X, targets, labels, initial_mask=None):
         collections, notes = self._explain_quietly(X, targets, initial_mask, labels)
