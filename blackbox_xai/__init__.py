@@ -33,7 +33,7 @@ from blackbox_xai.explainers import KernelShapExplainer, LimeExplainer, Occlusio
 from blackbox_xai.explanation import SIS, Attribution, SISCollection
 from blackbox_xai.features import BackgroundMean, FeatureSpace
 from blackbox_xai.lrp import LRP
-from blackbox_xai.result_files import load_result
+from blackbox_xai.result_files import load_result, result_from_json
 
 __version__ = "0.1.0"
 
@@ -46,6 +46,7 @@ __all__ = [
     "Attribution",
     "SISCollection",
     "load_result",
+    "result_from_json",
     "as_model",
     "clone",
     "Model",

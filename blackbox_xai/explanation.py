@@ -1,17 +1,15 @@
 """Result objects: what explainers return, and how they go to disk and back.
 
-Files are a single ``.npz`` holding the arrays and a JSON metadata string (``allow_pickle`` is
-never needed to load them).
+Each saves to one ``.npz`` file and writes to one JSON form (:mod:`blackbox_xai.result_files`).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from blackbox_xai.result_files import read_meta, register, save_npz
+from blackbox_xai.result_files import ResultFormat, register
 
 
 
@@ -76,7 +74,7 @@ def _only_input(index):
 
 
 @register
-class SISCollection(Sequence):
+class SISCollection(ResultFormat, Sequence):
     """The disjoint SIS found for one input, in the order they were found.
 
     Attributes
@@ -137,9 +135,8 @@ class SISCollection(Sequence):
             return None
         return np.logical_or.reduce([s.mask for s in self._items])
 
-    # -- persistence ---------------------------------------------------------------------------
-    def save(self, path) -> str:
-        """Write to ``path`` (``.npz`` appended if missing), atomically. Returns the path."""
+    # -- persistence (save/load, to_json/from_json: see blackbox_xai.result_files) -----------------
+    def _state(self):
         meta = {
             "target": self.target,
             "threshold": self.threshold,
@@ -156,36 +153,33 @@ class SISCollection(Sequence):
         for i, s in enumerate(self._items):
             for field in ("indices", "features", "mask", "order", "values"):
                 arrays[f"sis{i}_{field}"] = getattr(s, field)
-        return save_npz(path, "SISCollection", meta, arrays)
+        return meta, arrays
 
     @classmethod
-    def load(cls, path) -> "SISCollection":
-        """Read a collection written by :meth:`save`."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            meta = read_meta(data, path, "SISCollection")
-            items = [
-                SIS(
-                    **{f: data[f"sis{i}_{f}"] for f in ("indices", "features", "mask", "order", "values")},
-                    score=float(meta["scores"][i]),
-                    sufficient=bool(meta["sufficient"][i]),
-                )
-                for i in range(meta["n_sis"])
-            ]
-            return cls(
-                items,
-                x=data["x"],
-                masked_input=data["masked_input"],
-                target=meta["target"],
-                threshold=meta["threshold"],
-                n_evaluations=meta["n_evaluations"],
-                mode=meta["mode"],
-                group_ids=data["group_ids"] if "group_ids" in data else None,
-                reason=meta.get("reason"),
+    def _from_state(cls, meta, arrays):
+        items = [
+            SIS(
+                **{f: arrays[f"sis{i}_{f}"] for f in ("indices", "features", "mask", "order", "values")},
+                score=float(meta["scores"][i]),
+                sufficient=bool(meta["sufficient"][i]),
             )
+            for i in range(meta["n_sis"])
+        ]
+        return cls(
+            items,
+            x=arrays["x"],
+            masked_input=arrays["masked_input"],
+            target=meta["target"],
+            threshold=meta["threshold"],
+            n_evaluations=meta["n_evaluations"],
+            mode=meta["mode"],
+            group_ids=arrays.get("group_ids"),
+            reason=meta.get("reason"),
+        )
 
 
 @register
-class Attribution:
+class Attribution(ResultFormat):
     """One attribution per feature for one input: KernelSHAP, LIME and occlusion all return this.
 
     Attributes
@@ -261,9 +255,8 @@ class Attribution:
         values = np.asarray(self.values, dtype=float)
         return [(int(a), int(b), float(values[f])) for (a, b), f in zip(self.info["spans"], self.info["feature_of_token"])]
 
-    # -- persistence ---------------------------------------------------------------------------
-    def save(self, path) -> str:
-        """Write to ``path`` (``.npz`` appended if missing), atomically. Returns the path."""
+    # -- persistence (save/load, to_json/from_json: see blackbox_xai.result_files) -----------------
+    def _state(self):
         meta = {
             "target": self.target, "n_evaluations": self.n_evaluations, "method": self.method,
             "feature_names": self.feature_names, "info": self.info,
@@ -276,26 +269,21 @@ class Attribution:
         for name in ("std_errors", "group_ids", "feature_map"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
-        return save_npz(path, "Attribution", meta, arrays)
+        return meta, arrays
 
     @classmethod
-    def load(cls, path) -> "Attribution":
-        """Read an attribution written by :meth:`save`."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            meta = read_meta(data, path, "Attribution")
+    def _from_state(cls, meta, arrays):
+        def scalar_or_array(a):
+            return float(a) if a.ndim == 0 else a
 
-            def scalar_or_array(a):
-                return float(a) if a.ndim == 0 else a
-
-            optional = {name: data[name] if name in data else None
-                        for name in ("std_errors", "group_ids", "feature_map")}
-            return cls(
-                data["values"], base_value=scalar_or_array(data["base_value"]),
-                output=scalar_or_array(data["output"]), target=meta["target"],
-                n_evaluations=meta["n_evaluations"], method=meta["method"],
-                x=meta["x_text"] if meta["x_text"] is not None else data["x"],
-                feature_names=meta["feature_names"], info=meta["info"], **optional,
-            )
+        return cls(
+            arrays["values"], base_value=scalar_or_array(arrays["base_value"]),
+            output=scalar_or_array(arrays["output"]), target=meta["target"],
+            n_evaluations=meta["n_evaluations"], method=meta["method"],
+            x=meta["x_text"] if meta["x_text"] is not None else arrays["x"],
+            feature_names=meta["feature_names"], info=meta["info"],
+            **{name: arrays.get(name) for name in ("std_errors", "group_ids", "feature_map")},
+        )
 
     # -- interop -------------------------------------------------------------------------------
     def to_shap(self):

@@ -1,24 +1,19 @@
 """The result of an LRP explanation: relevance with its conservation made visible."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from blackbox_xai.result_files import _plain, read_meta, register, save_npz
+from blackbox_xai.result_files import ResultFormat, _plain, register, unplain
 
 
 _SHARED_INFO = ("feature_names",)  # info entries about the model; every other entry has one per input
 
 
-def _unplain(value):
-    return tuple(value["pair"]) if isinstance(value, dict) and set(value) == {"pair"} else value
-
-
 @register
 @dataclass
-class Relevance:
+class Relevance(ResultFormat):
     """Relevance for a batch of inputs (the leading axis of every array is the input).
 
     Attributes
@@ -85,11 +80,10 @@ class Relevance:
             return None
         return [(t["start"], t["end"], t["relevance"]) for t in self.info["tokens"][index]]
 
-    # -- persistence ---------------------------------------------------------------------------
-    def save(self, path) -> str:
-        """Write to ``path`` (``.npz`` appended if missing), atomically. Arrays in ``info``
-        (pixels, descriptors, roots) are kept as arrays, the rest (tokens, documents, names) as
-        JSON. Returns the path."""
+    # -- persistence (save/load, to_json/from_json: see blackbox_xai.result_files) -----------------
+    def _state(self):
+        """Arrays in ``info`` (pixels, descriptors, roots) stay arrays, the rest (tokens,
+        documents, names) is JSON."""
         arrays = {"relevance": self.relevance, "output": self.output, "bias_share": self.bias_share}
         ragged, info = {}, {}
         for name, value in [("relevance_sv", self.relevance_sv)] + [(f"info.{k}", v) for k, v in self.info.items()]:
@@ -100,21 +94,17 @@ class Relevance:
                 arrays.update({f"{name}.{i}": v for i, v in enumerate(value)})
             elif name.startswith("info."):
                 info[name[5:]] = value
-        meta = {"rule": self.rule, "target": [_plain(t) for t in self.target], "info": info, "ragged": ragged}
-        return save_npz(path, "Relevance", meta, arrays)
+        return {"rule": self.rule, "target": [_plain(t) for t in self.target], "info": info, "ragged": ragged}, arrays
 
     @classmethod
-    def load(cls, path) -> "Relevance":
-        """Read a result written by :meth:`save`."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            meta = read_meta(data, path, "Relevance")
-            stored = {name: data[name] for name in data.files if name != "__meta__"}
+    def _from_state(cls, meta, arrays):
+        stored = dict(arrays)
         for name, n in meta["ragged"].items():
             stored[name] = [stored.pop(f"{name}.{i}") for i in range(n)]
         info = dict(meta["info"])
         info.update({name[5:]: value for name, value in stored.items() if name.startswith("info.")})
         return cls(stored["relevance"], stored.get("relevance_sv"), stored["output"], stored["bias_share"],
-                   [_unplain(t) for t in meta["target"]], meta["rule"], info)
+                   [unplain(t) for t in meta["target"]], meta["rule"], info)
 
     def __repr__(self):
         worst = float(np.abs(self.residual).max()) if len(self) else 0.0
