@@ -12,6 +12,7 @@ PACKAGES = [
     "blackbox_xai.analysis",
     "blackbox_xai.lrp",
     "blackbox_xai.adapters",
+    "blackbox_xai.service",
 ]
 
 setup(
@@ -38,7 +39,9 @@ setup(
         "plot": ["matplotlib>=3.6"],
         "progress": ["tqdm>=4.60"],
         "parquet": ["pyarrow>=12"],
-        "test": ["pytest>=7", "hypothesis>=6", "pyarrow>=12"],
+        # the explanation service: FastAPI + uvicorn; Ray Serve for `blackbox-xai serve --ray`
+        "serve": ["fastapi>=0.100", "uvicorn>=0.23", "python-multipart>=0.0.9", "ray[serve]>=2.9"],
+        "test": ["pytest>=7", "hypothesis>=6", "pyarrow>=12", "httpx>=0.24"],
     },
     entry_points={"console_scripts": ["blackbox-xai = blackbox_xai.cli:main"]},
     classifiers=[

@@ -12,13 +12,14 @@ import warnings
 import weakref
 
 from blackbox_xai.adapters.base import Model
+from blackbox_xai.adapters.budget import BudgetedModel
 from blackbox_xai.adapters.callable import CallableModel
 from blackbox_xai.adapters.remote import RemoteModel
 from blackbox_xai.adapters.sklearn import METHODS, SklearnModel, is_sklearn_estimator
 from blackbox_xai.adapters.torch import TorchModel, is_torch_module
 from blackbox_xai.exceptions import AdapterNote
 
-__all__ = ["as_model", "Model", "CallableModel", "SklearnModel", "TorchModel", "RemoteModel"]
+__all__ = ["as_model", "Model", "BudgetedModel", "CallableModel", "SklearnModel", "TorchModel", "RemoteModel"]
 
 
 def _bound_classifier_predict(obj):

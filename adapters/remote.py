@@ -333,6 +333,16 @@ class RemoteModel(Model):
                                    status=exc.status) from None
         self._ready = True
 
+    def ping(self, timeout=2.0):
+        """Ask the server once, now, whether the model is ready (no retries, ``timeout`` seconds);
+        raises :class:`~blackbox_xai.exceptions.RemoteModelError` saying why when it is not."""
+        probe = object.__new__(type(self))
+        probe.__setstate__({**self.__getstate__(), "timeout": float(timeout), "retries": 0, "check_ready": True})
+        try:
+            probe._wait_ready()
+        finally:
+            probe._drop_connection()
+
     def _send(self, batch):
         wire = self.wire
         path = wire.path("infer")

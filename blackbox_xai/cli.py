@@ -3,6 +3,7 @@
     blackbox-xai explain --model model.joblib --data X.npy --method sis --threshold 0.9 --out DIR
     blackbox-xai status DIR
     blackbox-xai show DIR
+    blackbox-xai serve --model NAME=model.joblib
 
 Exit codes: 0 done; 1 the explanation failed (the model raised, a row failed); 2 bad arguments,
 files or job folder; 3 another process is running the job in that folder. Errors are one line on
@@ -31,6 +32,7 @@ examples:
   blackbox-xai status out/sis
   blackbox-xai show out/sis --rows 5
   blackbox-xai show out/sis --partial          # a job still running, or stopped
+  blackbox-xai show out/sis --json > sis.jsonl # every row in the results' JSON form
 
 A job writes one folder per finished shard; run the same command again to resume a job that was
 interrupted. Text data for LIME: a .txt file with one document per line.
@@ -167,6 +169,18 @@ def _show(args):
     from blackbox_xai.jobs import load_results
 
     results = load_results(args.dir, partial=args.partial)
+    if args.json:  # every row, as the service's job results: the results' one JSON form
+        import json
+
+        from blackbox_xai.jobs import job_status
+
+        failed = job_status(args.dir, checksums=False)["failed"]
+        for i, result in enumerate(results):
+            if result is not None:
+                print(json.dumps({"row": i, "explanation": result.to_json()}))
+            elif i in failed:
+                print(json.dumps({"row": i, "error": failed[i]}))
+        return
     for i, result in enumerate(results[: args.rows]):
         if result is None:
             print(f"row {i}: not explained (failed, or its shard is not done)")
@@ -188,6 +202,49 @@ def _show(args):
         print(f"row {i}: target {result.target}, top |values|: {listed}")
     if len(results) > args.rows:
         print(f"... {len(results) - args.rows} more rows (--rows)")
+
+
+def _serve(args):
+    from blackbox_xai.service import load_config, serve
+
+    token = None
+    if args.token_file:
+        with open(args.token_file) as fh:
+            token = fh.read().strip()
+        if not token:
+            raise ValueError(f"--token-file {args.token_file} is empty")
+    elif os.environ.get("BLACKBOX_XAI_TOKEN"):
+        token = os.environ["BLACKBOX_XAI_TOKEN"].strip()
+    limits = {k: v for k, v in (("max_instances", args.max_instances), ("max_evaluations", args.max_evaluations),
+                                ("timeout_s", args.timeout), ("max_concurrent", args.max_concurrent),
+                                ("max_running_jobs", args.max_running_jobs)) if v is not None}
+    config = load_config(args.config, args.model or (), token=token, jobs_dir=args.jobs_dir, limits=limits)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not token:
+        print(f"blackbox-xai serve: warning: listening on {args.host} without a token: anyone who can reach "
+              "it can use the models; set --token-file or BLACKBOX_XAI_TOKEN", file=sys.stderr)
+    if args.ray:
+        from blackbox_xai.service.ray_serve import serve_on_ray
+
+        serve_on_ray(config, host=args.host, port=args.port, num_replicas=args.replicas)
+        return
+    serve(config, host=args.host, port=args.port, job_workers=args.job_workers)
+
+
+SERVE_EPILOG = """\
+examples:
+  blackbox-xai serve --model clf=clf.joblib
+  blackbox-xai serve --model m=http://127.0.0.1:8080/v2/models/m --port 8100 --token-file token.txt
+  blackbox-xai serve --config service.json --host 0.0.0.0 --token-file token.txt
+  curl -s localhost:8000/v1/models/clf:explain -d '{"instances": [[5.1, 3.5, 1.4, 0.2]],
+      "method": "sis", "parameters": {"threshold": 0.9}}'
+
+Binds 127.0.0.1 unless --host says otherwise; on any other interface set a token (--token-file or
+the BLACKBOX_XAI_TOKEN environment variable): every route but /healthz and /readyz then needs
+"Authorization: Bearer <token>".
+
+A model file (.joblib, .pkl) is loaded with joblib, which runs code: load only files you trust.
+Requests can only name configured models; nothing in a request names a file or code.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,7 +299,30 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--rows", type=int, default=10, help="rows to show (default 10)")
     sh.add_argument("--top", type=int, default=5, help="attributions: largest values per row")
     sh.add_argument("--partial", action="store_true", help="show the rows done so far of an unfinished job")
+    sh.add_argument("--json", action="store_true", help="every row as a JSON line {row, explanation} (the "
+                    "results' JSON form, read back with blackbox_xai.result_from_json) or {row, error}")
     sh.set_defaults(run=_show)
+    sv = sub.add_parser("serve", help="explain over HTTP (needs the serve extra)", epilog=SERVE_EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sv.add_argument("--model", action="append", metavar="NAME=SOURCE",
+                    help="a model to serve: NAME=model.joblib (loaded with joblib, which runs code: only "
+                    "files you trust), NAME=model.pt, or NAME=http://host:port/v2/models/m (repeatable)")
+    sv.add_argument("--config", help="a JSON config file: models, their default settings and backgrounds, limits")
+    sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--token-file", help="a file holding the bearer token every route but health requires")
+    sv.add_argument("--jobs-dir", help="where dataset jobs live (default ./blackbox-xai-jobs); a restarted "
+                    "service resumes the unfinished ones")
+    sv.add_argument("--max-instances", type=int, help="instances per explain request (default 256)")
+    sv.add_argument("--max-evaluations", type=int, help="model evaluations per explain request (default 5e6)")
+    sv.add_argument("--timeout", type=float, help="seconds per explain request (default 120)")
+    sv.add_argument("--max-concurrent", type=int, help="explanations computed at once (default 2)")
+    sv.add_argument("--max-running-jobs", type=int, help="dataset jobs run at once (default 1)")
+    sv.add_argument("--job-workers", type=int, help="Ray workers per dataset job (default: serial, or "
+                    "Ray when RAY_ADDRESS is set)")
+    sv.add_argument("--ray", action="store_true", help="deploy on Ray Serve (RAY_ADDRESS or a new local Ray)")
+    sv.add_argument("--replicas", type=int, default=1, help="--ray: replicas, each holding the models once")
+    sv.set_defaults(run=_serve)
     return parser
 
 

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from blackbox_xai.exceptions import ModelError, ModelOutputError, RemoteModelError, WorkerLostError
+from blackbox_xai.exceptions import NOT_AN_INPUTS_FAULT, ModelError, ModelOutputError
 from blackbox_xai.executors import get_executor
 
 DEFAULT_MEMORY_BUDGET = 64 * 2**20  # bytes of model input built per chunk
@@ -144,8 +144,8 @@ class Engine:
 
     def _raise_located(self, exc, masker, chunk, labels):
         """Find which input of a failed chunk makes the model fail and raise a chained error."""
-        if isinstance(exc, (RemoteModelError, WorkerLostError)):  # the server, the network or a
-            raise exc  # worker, not one input: re-running input by input would not tell which
+        if isinstance(exc, NOT_AN_INPUTS_FAULT):  # the server, the network, a worker or a limit,
+            raise exc  # not one input: re-running input by input would not tell which
         rows, masks = chunk
         culprit = rows[0]
         distinct = np.unique(rows)

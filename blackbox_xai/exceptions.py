@@ -59,3 +59,18 @@ class JobLockedError(RuntimeError):
 class WorkerLostError(RuntimeError):
     """A Ray worker died while it held the model (out of memory, a crash in native code, a lost
     node). Its executor has released the workers; the next call starts fresh ones."""
+
+
+class BudgetExceededError(RuntimeError):
+    """An explanation was stopped by a limit its caller set on the model
+    (:class:`~blackbox_xai.adapters.BudgetedModel`): ``kind`` is ``"evaluations"`` (more model
+    rows than allowed) or ``"time"`` (past the deadline)."""
+
+    def __init__(self, message, kind):
+        super().__init__(message)
+        self.kind = kind
+
+
+# failures that are no input's doing (the server, the network, a worker, a caller's limit):
+# never located input by input, never recorded as one row's failure
+NOT_AN_INPUTS_FAULT = (RemoteModelError, WorkerLostError, BudgetExceededError)

@@ -40,7 +40,7 @@ from blackbox_xai._validation import check_positive_int
 from blackbox_xai._params import clone
 from blackbox_xai.adapters import as_model
 from blackbox_xai.executors import using
-from blackbox_xai.exceptions import JobError, JobLockedError, RemoteModelError, WorkerLostError
+from blackbox_xai.exceptions import NOT_AN_INPUTS_FAULT, JobError, JobLockedError
 from blackbox_xai.result_files import load_result
 
 MANIFEST = "manifest.json"
@@ -214,23 +214,14 @@ def _table(results, rows):
     return pa.Table.from_pylist([_record(row, r) for row, r in zip(rows, results)])
 
 
-# the network, a server or a worker: not one row's doing, never recorded as a row's failure
-_NOT_A_ROWS_FAULT = (RemoteModelError, WorkerLostError)
-
-
-def _explain_shard(explainer, X, use_gpu=False, on_error="raise", start=0):
-    """Runs where the shard is explained (a Ray task or this process): serial inside, on the
-    task's GPU when it was given one (a torch model moves there); rows are named by their row in
-    the dataset (``row 17``) in errors. Returns ``(results, errors)``: with ``on_error="record"``
-    a row that raises is explained alone, and its result is None and its error
-    ``{offset: "Type: message"}``."""
-    explainer = clone(explainer, executor="serial")
-    if use_gpu:
-        explainer.set_params(model=as_model(explainer.model).to_device("cuda"))
-    labels = [f"row {start + i}" for i in range(len(X))]
+def explain_rows(explainer, X, labels, on_error="raise"):
+    """``explainer.explain_batch(X, labels=labels)`` with each row's failure kept apart:
+    ``(results, errors)``. With ``on_error="record"`` a batch that raises is explained again row
+    by row, and a row that raises has None as its result and ``errors[i] = "Type: message"``. A
+    failure that is no row's doing (the model server, a lost worker) always raises."""
     try:
         return explainer.explain_batch(X, labels=labels), {}
-    except _NOT_A_ROWS_FAULT:
+    except NOT_AN_INPUTS_FAULT:
         raise
     except Exception:
         if on_error == "raise":
@@ -239,12 +230,22 @@ def _explain_shard(explainer, X, use_gpu=False, on_error="raise", start=0):
     for i in range(len(X)):  # which rows fail, one by one
         try:
             results.append(explainer.explain_batch(X[i:i + 1], labels=labels[i:i + 1])[0])
-        except _NOT_A_ROWS_FAULT:
+        except NOT_AN_INPUTS_FAULT:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded with the row, as asked
             results.append(None)
             errors[i] = f"{type(exc).__name__}: {exc}"
     return results, errors
+
+
+def _explain_shard(explainer, X, use_gpu=False, on_error="raise", start=0):
+    """Runs where the shard is explained (a Ray task or this process): serial inside, on the
+    task's GPU when it was given one (a torch model moves there); rows are named by their row in
+    the dataset (``row 17``) in errors. Returns :func:`explain_rows`' ``(results, errors)``."""
+    explainer = clone(explainer, executor="serial")
+    if use_gpu:
+        explainer.set_params(model=as_model(explainer.model).to_device("cuda"))
+    return explain_rows(explainer, X, [f"row {start + i}" for i in range(len(X))], on_error)
 
 
 def _read_manifest(out_dir):
@@ -402,15 +403,16 @@ def _bar(progress, total, done):
     return tqdm(total=total, initial=done, unit="shard", desc="shards")
 
 
-def job_status(out_dir) -> dict:
-    """How far a job is, every shard verified: ``n_rows``, ``n_shards``, ``done_shards``,
+def job_status(out_dir, *, checksums=True) -> dict:
+    """How far a job is, every shard verified (``checksums=False``: by the files' sizes only, to
+    poll a running job cheaply): ``n_rows``, ``n_shards``, ``done_shards``,
     ``done_rows``, ``complete``, ``method``, ``missing`` (shard numbers not done), ``invalid``
     (``{shard: why}`` for shards on disk that do not verify: a rerun redoes them) and ``failed``
     (``{row: error}`` of rows recorded as failed)."""
     out_dir = os.fspath(out_dir)
     manifest = _read_manifest(out_dir)
     n, size = manifest["n_shards"], manifest["shard_size"]
-    problems = {i: _shard_problem(out_dir, manifest, i) for i in range(n)}
+    problems = {i: _shard_problem(out_dir, manifest, i, checksums) for i in range(n)}
     done = [i for i, p in problems.items() if p is None]
     failed = {f["row"]: f["error"] for i in done for f in _shard_record(out_dir, i).get("failed", [])}
     rows = sum(min(size, manifest["n_rows"] - i * size) for i in done)

@@ -146,3 +146,32 @@ class LoopbackServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class ServiceThread:
+    """An ASGI app (the explanation service) served by uvicorn in a thread of this process, on a
+    free port of 127.0.0.1: ``url``, ``client`` (httpx), ``close()``."""
+
+    def __init__(self, app):
+        import socket
+
+        import httpx
+        import uvicorn
+
+        self.app = app
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "the service did not start"
+            time.sleep(0.02)
+        self.client = httpx.Client(base_url=self.url, timeout=60)
+
+    def close(self):
+        self.client.close()
+        self.server.should_exit = True
+        self.thread.join(10)

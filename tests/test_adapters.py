@@ -215,3 +215,24 @@ def test_the_predict_note_is_one_line_once_per_model(wine):
     other = LogisticRegression(max_iter=5000).fit(X, y)
     with pytest.warns(AdapterNote):
         as_model(other.predict)  # another model gets its own note
+
+
+def test_a_budgeted_model_stops_at_its_limits_and_no_row_takes_the_blame():
+    import time
+
+    from blackbox_xai import OcclusionExplainer
+    from blackbox_xai.adapters import BudgetedModel, as_model
+    from blackbox_xai.exceptions import BudgetExceededError
+    from blackbox_xai.jobs import explain_rows
+
+    X = np.ones((3, 4))
+    counted = BudgetedModel(as_model(lambda b: b.sum(axis=1)), max_evaluations=10)
+    with pytest.raises(BudgetExceededError, match="more than the 10 model evaluations allowed") as caught:
+        explain_rows(OcclusionExplainer(counted, 1), X, ["a", "b", "c"], on_error="record")
+    assert caught.value.kind == "evaluations" and counted.n_evaluations <= 10
+    late = BudgetedModel(as_model(lambda b: b.sum(axis=1)), deadline=time.monotonic() - 1)
+    with pytest.raises(BudgetExceededError, match="time allowed for this explanation is up") as caught:
+        OcclusionExplainer(late, 1).explain(X[0])
+    assert caught.value.kind == "time"
+    free = BudgetedModel(as_model(lambda b: b.sum(axis=1)))
+    assert len(OcclusionExplainer(free, 1).explain_batch(X)) == 3 and free.n_evaluations == 15

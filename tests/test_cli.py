@@ -104,3 +104,19 @@ def test_cli_show_says_why_a_row_has_no_sis(saved, capsys):
     row = int(np.argmin(top))
     assert f"row {row}: target" in out and "0 SIS" in out
     assert f"no SIS: row {row}:" in out and "does not reach the threshold itself" in out
+
+
+def test_cli_show_json_is_the_results_json_form(saved, capsys):
+    import json
+
+    from blackbox_xai import result_from_json
+
+    _, _, tmp = saved
+    assert main(["explain", "--model", str(tmp / "clf.joblib"), "--data", str(tmp / "X.npy"), "--no-progress",
+                 "--method", "occlusion", "--window", "8", "--out", str(tmp / "occ")]) == 0
+    capsys.readouterr()
+    assert main(["show", str(tmp / "occ"), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["row"] for line in lines] == list(range(5))
+    for line, stored in zip(lines, load_results(tmp / "occ")):
+        np.testing.assert_array_equal(result_from_json(line["explanation"]).values, stored.values)

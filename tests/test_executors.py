@@ -82,7 +82,8 @@ def test_closing_as_completed_stops_the_queued_tasks():
 
 
 def test_jobs_and_explainers_schedule_through_executors_only():
-    """Only executors.py imports ray: jobs and explainers use the task API."""
+    """Only executors.py imports ray to run work (jobs and explainers use the task API); the
+    service's Ray Serve deployment is the one other user of ray."""
     import pathlib
 
     import blackbox_xai
@@ -90,4 +91,4 @@ def test_jobs_and_explainers_schedule_through_executors_only():
     root = pathlib.Path(blackbox_xai.__file__).parent
     importers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                        if "import ray" in p.read_text() or "from ray" in p.read_text())
-    assert importers == ["executors.py"]
+    assert importers == ["executors.py", "service/ray_serve.py"]

@@ -39,13 +39,42 @@ def test_python_snippet_runs(index, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code = PYTHON[index]
     url = re.search(r'"(http://127\.0\.0\.1:8080/v2/models/(\w+))"', code)
-    if url is None:
+    service = re.search(r'"(http://127\.0\.0\.1:8000)/v1/models/(\w+):explain"', code)
+    if service is not None:  # the service it calls, serving the model it names on a free port
+        pytest.importorskip("fastapi", reason="the service extra is not installed")
+        _run_against_service(code, service.group(1), service.group(2), tmp_path)
+    elif url is None:
         exec(compile(code, f"README.md snippet {index}", "exec"), {"__name__": "__readme__"})
     else:  # the model it names, served by the loopback server on a free port
         with LoopbackServer(lambda rows: np.c_[rows.sum(axis=1), -rows.sum(axis=1)], model=url.group(2)) as server:
             code = code.replace(url.group(1), server.url("v2"))
             exec(compile(code, f"README.md snippet {index}", "exec"), {"__name__": "__readme__"})
     assert capsys.readouterr().out  # every snippet prints what it shows
+
+
+def _run_against_service(code, base, name, tmp_path):
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from blackbox_xai.service import ModelEntry, create_app, load_config
+    from loopback import ServiceThread
+
+    X, y = load_iris(return_X_y=True)
+    joblib.dump(LogisticRegression(max_iter=1000).fit(X, y), tmp_path / "clf.joblib")
+    config = load_config(None, [ModelEntry(name, str(tmp_path / "clf.joblib"))], jobs_dir=str(tmp_path / "jobs"))
+    running = ServiceThread(create_app(config))
+    try:
+        exec(compile(code.replace(base, running.url), "README.md service snippet", "exec"), {"__name__": "__readme__"})
+    finally:
+        running.close()
+
+
+def test_serve_command_of_the_readme_parses():
+    from blackbox_xai.cli import build_parser
+
+    (line,) = [line for b in blocks("bash") for line in b.splitlines() if line.startswith("blackbox-xai serve")]
+    args = build_parser().parse_args(shlex.split(line.split("#")[0])[1:])
+    assert args.model == ["clf=clf.joblib"] and args.port == 8000 and args.host == "127.0.0.1"
 
 
 def test_cli_snippet_runs(tmp_path, monkeypatch, capsys, digits_mlp):
