@@ -505,3 +505,8 @@ def test_the_serve_command_refuses_bad_settings_in_one_line(capsys, tmp_path):
     (tmp_path / "empty").write_text("")
     assert main(["serve", "--model", "m=x.joblib", "--token-file", str(tmp_path / "empty")]) == 2
     assert "is empty" in capsys.readouterr().err
+
+
+def test_no_page_that_needs_the_internet(service):
+    svc = service()
+    assert svc.client.get("/docs").status_code == 404 and svc.client.get("/redoc").status_code == 404

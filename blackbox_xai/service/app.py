@@ -12,7 +12,7 @@ Routes (all JSON; errors are ``{"error": {"status": ..., "message": ...}}``):
 ``DELETE /v1/jobs/{id}``                       cancel a job
 ``GET  /healthz``, ``/readyz``                 alive; ready (every remote model answers)
 ``GET  /metrics``                              Prometheus text format
-``GET  /openapi.json``, ``/docs``              the API schema
+``GET  /openapi.json``                         the API schema
 =============================================  ==================================================
 
 Status codes: 400 malformed JSON; 401 missing or wrong bearer token; 404 unknown model, job or
@@ -281,7 +281,9 @@ def create_app(config, *, models=None, job_workers=None):
         finally:
             service.stop()
 
-    app = FastAPI(title="blackbox-xai", version=__version__, lifespan=lifespan,
+    # no /docs or /redoc: their pages load scripts from a CDN, which a service beside a model
+    # server often cannot reach; /openapi.json is the schema for any viewer
+    app = FastAPI(title="blackbox-xai", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Explanations of the configured models over HTTP: SIS, KernelSHAP, LIME, occlusion.")
     app.state.service = service
     app.add_middleware(_Guard, service=service)
