@@ -9,7 +9,7 @@ import time
 from sklearn.datasets import load_digits
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
-from digits_study import digits28, make_models, train  # noqa: E402
+from study_data import digits28, make_models, train  # noqa: E402
 
 __all__ = ["Timed", "digits8", "digits28", "small_cnn", "train_mlp8", "train_torch"]
 

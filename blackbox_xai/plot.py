@@ -95,25 +95,36 @@ def sis_overlay(x, mask, *, ax=None, title=None, color="red", image_shape=None):
 
 
 def cluster_montage(inputs, masks, *, title=None, n_members=5, labels=None):
-    """One cluster of SIS: the share of members holding each pixel, then ``n_members`` examples.
+    """One cluster of SIS: the share of its members holding each pixel (with a colour bar), then
+    ``n_members`` examples. With ``labels`` (the model each SIS came from) the examples are drawn
+    from every label in turn, so a mixed cluster shows each model's SIS; the figure says how many
+    of the cluster's SIS it shows.
 
-    ``inputs`` and ``masks`` are sequences (one per SIS); ``labels`` names each member (e.g. the
-    model it came from). Returns the figure.
+    ``inputs`` and ``masks`` are sequences (one per SIS). Returns the figure.
     """
     plt = _plt()
-    n = min(n_members, len(masks))
-    fig, axes = plt.subplots(1, n + 1, figsize=(1.8 * (n + 1), 2.1))
+    order = list(range(len(masks)))
+    if labels is not None:  # round robin over the labels, each label's members in their order
+        by_label = {}
+        for i, label in enumerate(labels):
+            by_label.setdefault(str(label), []).append(i)
+        queues = list(by_label.values())
+        order = [q[k] for k in range(max(map(len, queues), default=0)) for q in queues if k < len(q)]
+    shown = order[:min(n_members, len(masks))]
+    n = len(shown)
+    fig, axes = plt.subplots(1, n + 1, figsize=(1.8 * (n + 1) + 0.4, 2.3))
     axes = np.atleast_1d(axes)
     share = np.mean([_image(np.broadcast_to(m, np.shape(x)).astype(float)) for x, m in zip(inputs, masks)], axis=0)
     if share.ndim == 3:
         share = share.max(axis=-1)
-    axes[0].imshow(share, cmap="magma", vmin=0, vmax=1)
-    axes[0].set_title(f"mean of {len(masks)}", fontsize=8)
+    heat = axes[0].imshow(share, cmap="magma", vmin=0, vmax=1)
+    fig.colorbar(heat, ax=axes[0], fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+    axes[0].set_title(f"share of {len(masks)} SIS", fontsize=8)
     _bare(axes[0])
-    for i in range(n):
-        sis_overlay(inputs[i], masks[i], ax=axes[i + 1], title=None if labels is None else str(labels[i]))
-    if title:
-        fig.suptitle(title, fontsize=10)
+    for ax, i in zip(axes[1:], shown):
+        sis_overlay(inputs[i], masks[i], ax=ax, title=None if labels is None else str(labels[i]))
+    caption = f"{n} of {len(masks)} shown"
+    fig.suptitle(f"{title} - {caption}" if title else caption, fontsize=10)
     fig.tight_layout()
     return fig
 

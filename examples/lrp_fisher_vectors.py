@@ -26,7 +26,7 @@ from blackbox_xai.analysis.metrics import perturbation_summary
 from blackbox_xai.lrp import LRP, DensePatches, FisherVectorEncoder
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from digits_study import digits28  # noqa: E402
+from study_data import digits28  # noqa: E402
 
 
 def fv_pipeline(seed=0):

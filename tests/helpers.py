@@ -160,3 +160,73 @@ def assert_close_across_calls(actual, desired):
     actual, desired = np.asarray(actual, dtype=float), np.asarray(desired, dtype=float)
     scale = float(np.max(np.abs(desired))) if desired.size else 0.0
     np.testing.assert_allclose(actual, desired, rtol=ACROSS_CALLS_RTOL, atol=ACROSS_CALLS_RTOL * scale)
+
+
+# -- IDX files -------------------------------------------------------------------------------------
+def write_idx(path, array, type_code=0x08):
+    """Write ``array`` as an IDX file (gzipped when the name ends in .gz)."""
+    import gzip
+    import struct
+
+    array = np.asarray(array)
+    dtype = {0x08: ">u1", 0x0B: ">i2", 0x0D: ">f4"}[type_code]
+    body = struct.pack(">BBBB", 0, 0, type_code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    body += array.astype(dtype).tobytes()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as fh:
+        fh.write(body)
+    return path
+
+
+def write_mnist_folder(folder, n_train=40, n_test=20, seed=0, gz=True):
+    """An MNIST-shaped folder: 28x28 uint8 images of 10 classes, each class a bright bar of its own."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            images[i, 2 + 2 * label: 4 + 2 * label, 4:24] = 255
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+    return folder
+
+
+# -- pages in a real browser ---------------------------------------------------------------------------
+def browser_check(page):
+    """Open ``page`` (an HTML file) in headless Chromium with a script added that reports what a
+    reader would see: ``{"images": [[src, natural width], ...], "text": visible text}``. Skips the
+    test where Chromium is not installed."""
+    import json
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    page = os.fspath(page)
+    probe = os.path.join(os.path.dirname(page), "_browser_check.html")
+    script = ("<script>window.addEventListener('load', () => {const r = {images: [...document.images]"
+              ".map(i => [i.getAttribute('src'), i.naturalWidth]), text: document.body.innerText};"
+              "const p = document.createElement('pre'); p.id = 'browser-check'; p.textContent = JSON.stringify(r);"
+              "document.body.appendChild(p);});</script>")
+    with open(page, encoding="utf-8") as fh:
+        text = fh.read()
+    with open(probe, "w", encoding="utf-8") as fh:
+        fh.write(text.replace("</body>", script + "</body>"))
+    try:
+        dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+                              "--virtual-time-budget=10000", "--dump-dom", "file://" + probe],
+                             capture_output=True, text=True, timeout=120).stdout
+    finally:
+        os.remove(probe)
+    import html as html_module
+    import re
+
+    found = re.search(r'<pre id="browser-check">(.*?)</pre>', dom, flags=re.S)
+    assert found, f"the page did not finish loading in Chromium: {dom[:500]}"
+    return json.loads(html_module.unescape(found.group(1)))

@@ -9,7 +9,7 @@ import pytest
 
 from blackbox_xai import LimeExplainer, OcclusionExplainer, SISExplainer
 from blackbox_xai.analysis import compare_models
-from helpers import l2, total
+from helpers import browser_check, l2, total
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("torch")
@@ -26,15 +26,71 @@ def test_study_headless_report_references_only_existing_files(tmp_path, capsys, 
     assert referenced, "the report shows no figure"
     assert all((tmp_path / name).is_file() for name in referenced)
     assert any("cluster" in name for name in referenced) and any("sis_CNN" in name for name in referenced)
-    for name in ("digit4_clusters.csv", "digit4_clusters.md", "settings.json"):
+    for name in ("class4_clusters.csv", "class4_clusters.md", "settings.json"):
         assert (tmp_path / name).is_file()
+
+
+def test_study_on_a_fashion_mnist_shaped_folder_and_its_report_agrees_with_itself(tmp_path, capsys, monkeypatch):
+    import csv
+    import json
+
+    from helpers import write_mnist_folder
+
+    folder = write_mnist_folder(tmp_path / "fashion", n_train=600, n_test=60)
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["compare_cnn_mlp.py", "--dataset", "fashion-mnist", "--data-dir", str(folder),
+                                      "--label", "3", "--n-per-model", "6", "--epochs", "4", "--eps", "0.2",
+                                      "--min-samples", "2", "--out", str(out)])
+    runpy.run_path(os.path.join(EXAMPLES, "compare_cnn_mlp.py"), run_name="__main__")
+    captured = capsys.readouterr()
+    assert "CNN epoch 4/4" in captured.err and "CNN SIS: 6/6 inputs" in captured.err and "clustering" in captured.err
+    summary = json.loads((out / "settings.json").read_text())
+    assert summary["dataset"] == "fashion-mnist" and summary["n_train"] == 600 and summary["n_test"] == 60
+    (section,) = summary["classes"]
+    assert section["title"] == "Class 3 (Dress)" and section["n_inputs"] == 6
+    # the counts agree: the summary's sentences, the table, the CSV, the figures
+    with open(out / "class3_clusters.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    for model, n in section["n_sis"].items():
+        assert sum(int(r[f"count_{model}"]) for r in rows) == n
+        assert any(line.startswith(f"{model}: {n:,} SIS on ") for line in section["summary"])
+    assert sum(int(r["n_sis"]) for r in rows) == sum(section["n_sis"].values())
+    assert [f"class3_cluster_{r['cluster']}.png" for r in rows] == [f for f in section["figures"] if "_cluster_" in f]
+    report = (out / "report.html").read_text()
+    assert "What it found" in report and "Caveat: fast-mode SIS" in report
+    assert all(line.replace("'", "&#x27;") in report for line in section["summary"])
+    seen = browser_check(out / "report.html")  # as a reader sees it, in a real browser
+    assert seen["images"] and all(width > 0 for _, width in seen["images"]), seen["images"]
+    assert sorted(src for src, _ in seen["images"]) == sorted(section["figures"])
+    assert all(line in seen["text"] for line in section["summary"])
+
+
+def test_the_summary_reports_inputs_without_sis_and_mixed_clusters():
+    from blackbox_xai.analysis.report import summarize
+
+    X = np.array([[0.9, 0.9, 0.1, 0.1], [0.8, 0.9, 0.2, 0.1], [0.0, 0.1, 0.0, 0.1]])
+
+    def left(batch):
+        return batch[:, :2].sum(axis=1)
+
+    def both(batch):
+        return batch[:, :2].sum(axis=1) + 0.01 * batch[:, 2:].sum(axis=1)
+
+    with pytest.warns(Warning):
+        result = compare_models({"A": left, "B": both}, X, SISExplainer(None, 1.0), eps=0.5, min_samples=2,
+                                metric="jaccard")
+    lines = summarize(result, caveats=["one toy"])
+    assert lines[0].startswith("A: 2 SIS on 2 of 3 inputs, median size 2 features; none on 1 input "
+                               "(it does not reach the threshold itself)")
+    assert "1 cluster (and Misc); the largest, C1, holds 4 SIS (50% A, 50% B). 1 cluster mixes the models" in lines[2]
+    assert lines[-1] == "Caveat: one toy"
 
 
 def test_study_models_are_seeded_without_touching_the_global_rng(monkeypatch):
     import torch
 
     monkeypatch.syspath_prepend(EXAMPLES)
-    from digits_study import make_models, train
+    from study_data import make_models, train
 
     X = np.random.default_rng(0).random((32, 1, 28, 28), dtype=np.float32)
     y = np.arange(32) % 10

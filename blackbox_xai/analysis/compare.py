@@ -2,6 +2,7 @@
 clustered jointly, and each model's SIS scored by the others."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -38,8 +39,23 @@ class ModelComparison:
         return "\n".join(lines)
 
 
+def _explain_with_progress(explainer, X, target, name, every):
+    """``explainer.explain_batch(X, target)`` in parts of ``every`` inputs, a line on stderr after
+    each: inputs done of total, time so far, time left."""
+    results, start = [], time.perf_counter()
+    targets = target if target is None or isinstance(target, (int, str)) else list(target)
+    for a in range(0, len(X), every):
+        part = targets if targets is None or isinstance(targets, (int, str)) else targets[a:a + every]
+        results += explainer.explain_batch(X[a:a + every], part)
+        elapsed = time.perf_counter() - start
+        left = elapsed / len(results) * (len(X) - len(results))
+        print(f"  {name} SIS: {len(results)}/{len(X)} inputs, {elapsed:.0f} s, about {left:.0f} s left",
+              file=sys.stderr, flush=True)
+    return results
+
+
 def compare_models(models, X, explainer, *, target=None, eps, min_samples=5, metric="energy",
-                   scale=1.0) -> ModelComparison:
+                   scale=1.0, progress=False, progress_every=8) -> ModelComparison:
     """Explain ``X`` with every model, cluster all SIS jointly and cross-check them.
 
     Parameters
@@ -54,6 +70,9 @@ def compare_models(models, X, explainer, *, target=None, eps, min_samples=5, met
         Passed to ``explain_batch``.
     eps, min_samples, metric, scale
         See :func:`~blackbox_xai.analysis.compare_sis`.
+    progress : bool
+        Lines on stderr while it works: inputs explained per model (every ``progress_every``
+        inputs, with the time left), then the clustering and the cross-check.
     """
     if len(models) < 2:
         raise ValueError(f"compare_models needs two or more models, got {len(models)}")
@@ -64,8 +83,15 @@ def compare_models(models, X, explainer, *, target=None, eps, min_samples=5, met
         else:
             this = clone(explainer, model=model)
         start = time.perf_counter()
-        collections[name] = this.explain_batch(X, target)
+        if progress:
+            collections[name] = _explain_with_progress(this, X, target, name, progress_every)
+        else:
+            collections[name] = this.explain_batch(X, target)
         seconds[name] = time.perf_counter() - start
+    if progress:
+        n_sis = sum(len(c) for cols in collections.values() for c in cols)
+        print(f"  clustering {n_sis} SIS ({metric} distance, DBSCAN eps {eps:g}) and cross-checking",
+              file=sys.stderr, flush=True)
     clusters = compare_sis(collections, eps=eps, min_samples=min_samples, metric=metric, scale=scale)
     cross = {(a, b): cross_check(collections[a], models[b]) for a in models for b in models if a != b}
     return ModelComparison(collections, clusters, cross, seconds)

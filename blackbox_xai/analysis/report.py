@@ -8,12 +8,62 @@ import os
 import numpy as np
 
 
-def save_comparison(out, name, comparison, *, title=None) -> dict:
+def _count(n, what):
+    """``3 clusters``, ``1 input``, ``5 SIS`` (SIS is its own plural)."""
+    return f"{n:,} {what}" + ("" if n == 1 or what == "SIS" else "s")
+
+
+def summarize(comparison, *, caveats=()) -> list:
+    """What a comparison found, in sentences computed from it: each model's SIS (and the inputs
+    without one, with the reason), how the clusters divide between the models, what the
+    cross-check says; then ``caveats``."""
+    models = list(comparison.collections)
+    lines = []
+    for m, cols in comparison.collections.items():
+        n_sis = sum(len(c) for c in cols)
+        sizes = [s.size for c in cols for s in c]
+        none = [c for c in cols if len(c) == 0]
+        text = (f"{m}: {_count(n_sis, 'SIS')} on {len(cols) - len(none):,} of {len(cols):,} inputs"
+                + (f", median size {int(np.median(sizes)):,} features" if sizes else ""))
+        if none:
+            reasons = {}
+            for c in none:
+                key = "it does not reach the threshold itself" if c.reason and "does not reach" in c.reason \
+                    else "the fully masked input already does" if c.reason else "no reason recorded"
+                reasons[key] = reasons.get(key, 0) + 1
+            text += "; none on " + ", ".join(f"{_count(n, 'input')} ({why})" for why, n in reasons.items())
+        lines.append(text + ".")
+    rows = comparison.clusters.rows
+    clusters = [r for r in rows if r["cluster"] != "Misc"]
+    misc = next((r for r in rows if r["cluster"] == "Misc"), None)
+    if clusters:
+        largest = max(clusters, key=lambda r: r["n_sis"])
+        shares = ", ".join(f"{largest['share_' + m]:.0f}% {m}" for m in models)
+        own = {m: [r for r in clusters if r["share_" + m] == 100.0] for m in models}
+        mixed = [r for r in clusters if max(r["share_" + m] for m in models) < 100.0]
+        lines.append(f"{_count(len(clusters), 'cluster')} (and Misc); the largest, {largest['cluster']}, holds "
+                     f"{_count(largest['n_sis'], 'SIS')} ({shares}). {_count(len(mixed), 'cluster')} "
+                     f"{'mixes' if len(mixed) == 1 else 'mix'} the models; "
+                     + "; ".join(f"{_count(len(own[m]), 'cluster')} ({sum(r['n_sis'] for r in own[m]):,} SIS) "
+                                 f"{'is' if len(own[m]) == 1 else 'are'} {m} only" for m in models) + ".")
+    else:
+        lines.append("No cluster formed: every SIS is in Misc (eps or min_samples may be too small).")
+    if misc is not None:
+        lines.append(f"Misc (SIS too far from any cluster): {_count(misc['n_sis'], 'SIS')}, "
+                     + ", ".join(f"{misc['share_' + m]:.0f}% {m}" for m in models) + ".")
+    for (a, b), check in comparison.cross.items():
+        lines.append(f"Cross-check: {100 * check.share:.1f}% of the {a}'s {_count(len(check.scores), 'SIS')} "
+                     f"also reach the threshold of the {b} (they would be sufficient for it too).")
+    return lines + [f"Caveat: {c}" for c in caveats]
+
+
+def save_comparison(out, name, comparison, *, title=None, caveats=()) -> dict:
     """Write one :class:`~blackbox_xai.analysis.ModelComparison` to ``out``: ``<name>_clusters.csv``,
     ``<name>_clusters.md`` (the cluster table and the cross-check) and PNG figures (example SIS
     per model, a montage per cluster; needs matplotlib). Returns a section for
-    :func:`write_report`: ``title``, ``n_inputs``, ``n_sis``, ``seconds``, ``table``, ``cross``,
-    ``figures`` (file names in ``out``)."""
+    :func:`write_report`: ``title``, ``n_inputs``, ``n_sis``, ``seconds``, ``summary`` (sentences
+    from :func:`summarize`, then ``caveats``), ``table``, ``cross``, ``figures`` (file names in
+    ``out``)."""
     os.makedirs(out, exist_ok=True)
     table, cross = comparison.clusters.to_markdown(), comparison.cross_table()
     prefix = os.path.join(out, name)
@@ -23,8 +73,8 @@ def save_comparison(out, name, comparison, *, title=None) -> dict:
     first = next(iter(comparison.collections.values()))
     return {"title": title or name, "n_inputs": len(first),
             "n_sis": {m: sum(len(c) for c in cols) for m, cols in comparison.collections.items()},
-            "seconds": dict(comparison.seconds), "table": table, "cross": cross,
-            "figures": _figures(out, name, comparison)}
+            "seconds": dict(comparison.seconds), "summary": summarize(comparison, caveats=caveats),
+            "table": table, "cross": cross, "figures": _figures(out, name, comparison)}
 
 
 def _figures(out, name, comparison):
@@ -37,13 +87,14 @@ def _figures(out, name, comparison):
 
     names = []
     for model, cols in comparison.collections.items():
-        members = [(c.x, s.mask) for c in cols for s in c][:8]
+        every = [(c.x, s.mask) for c in cols for s in c]
+        members = every[:8]
         if not members:
             continue
         fig, axes = plt.subplots(1, len(members), figsize=(1.6 * len(members), 1.9))
         for ax, (x, mask) in zip(np.atleast_1d(axes), members):
             sis_overlay(x, mask, ax=ax)
-        fig.suptitle(f"{model}: SIS (red)", fontsize=10)
+        fig.suptitle(f"{model}: SIS in red - {len(members)} of {len(every):,} shown", fontsize=10)
         names.append(_save(fig, out, f"{name}_sis_{model}.png", plt))
     owners = list(comparison.collections)
     sis = [(c.x, s.mask, owners[i]) for i, m in enumerate(owners) for c in comparison.collections[m] for s in c]
@@ -53,7 +104,7 @@ def _figures(out, name, comparison):
         members = [sis[j] for j in np.flatnonzero(labels == cluster)]
         shares = ", ".join(f"{row['share_' + m]:.0f}% {m}" for m in owners)
         fig = cluster_montage([m[0] for m in members], [m[1] for m in members], labels=[m[2] for m in members],
-                              title=f"{row['cluster']}: {row['n_sis']} SIS ({shares})")
+                              title=f"{row['cluster']}: {row['n_sis']:,} SIS ({shares})")
         names.append(_save(fig, out, f"{name}_cluster_{row['cluster']}.png", plt))
     return names
 
@@ -76,8 +127,8 @@ def _markdown_table_html(markdown):
 
 def write_report(out, sections, *, title, intro="", settings=None) -> str:
     """``out/report.html``: ``title``, ``intro``, a list of ``settings`` (name -> value), then per
-    section (from :func:`save_comparison`) the SIS counts, the cluster table, the cross-check and
-    every figure, referenced by relative path so the folder is self-contained. Returns the path."""
+    section (from :func:`save_comparison`) the SIS counts, the written summary, the cluster table,
+    the cross-check and every figure, referenced by relative path so the folder is self-contained. Returns the path."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}"
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px}"
@@ -93,6 +144,9 @@ def write_report(out, sections, *, title, intro="", settings=None) -> str:
         parts.append(f"<h2>{html.escape(section['title'])}: {section['n_inputs']} inputs</h2>")
         found = ", ".join(f"{model} {n:,}" for model, n in section["n_sis"].items())
         parts.append(f"<p>SIS found: {html.escape(found)}</p>")
+        if section.get("summary"):
+            parts.append("<h3>What it found</h3><ul class='summary'>"
+                         + "".join(f"<li>{html.escape(line)}</li>" for line in section["summary"]) + "</ul>")
         parts.append(_markdown_table_html(section["table"]) + _markdown_table_html(section["cross"]))
         for name in section["figures"]:
             parts.append(f"<div><img src='{html.escape(name)}' alt='{html.escape(name)}'></div>")
