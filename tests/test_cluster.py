@@ -1,7 +1,7 @@
 """A real two-node Ray cluster on loopback: ``ray start --head`` and a second ``ray start`` node with
-a resource of its own, a dataset job run by a driver that finds the cluster through RAY_ADDRESS,
-both nodes doing work, and the second node killed mid-job: every row exactly once, equal to a
-serial run."""
+a resource of its own, a dataset job run by a driver that finds the cluster through RAY_ADDRESS
+(started by hand, or by ``ray job submit``), both nodes doing work, and the second node killed
+mid-job: every row exactly once, equal to a serial run."""
 import os
 import secrets
 import shutil
@@ -50,12 +50,13 @@ class Node:
 def cluster(tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env.pop("RAY_ADDRESS", None)
-    port = _free_port()
+    port, dashboard = _free_port(), _free_port()
     # a temp dir of its own (short: it holds unix sockets), so a killed head leaves no address
     # behind for later ray.init calls
     temp = tempfile.mkdtemp(prefix="bbx-ray-", dir="/tmp")
-    head = Node(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp}"],
-                env, tmp_path / "head.log")
+    # the dashboard (on 127.0.0.1) takes `ray job submit`
+    head = Node(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
+                 f"--dashboard-port={dashboard}", f"--temp-dir={temp}"], env, tmp_path / "head.log")
     nodes = [head]
     try:
         address = f"127.0.0.1:{port}"
@@ -67,7 +68,8 @@ def cluster(tmp_path):
         nodes.append(second)
         _wait(lambda: subprocess.run([sys.executable, "-c", probe, "2"], env={**env, "RAY_ADDRESS": address},
                                      capture_output=True).returncode == 0, "the second node", second)
-        yield {"env": {**env, "RAY_ADDRESS": address}, "second": second}
+        yield {"env": {**env, "RAY_ADDRESS": address}, "second": second, "env_without_address": env,
+               "dashboard": f"http://127.0.0.1:{dashboard}"}
     finally:
         for node in reversed(nodes):
             node.kill()
@@ -142,4 +144,17 @@ def test_losing_a_node_mid_job_loses_and_duplicates_no_row(cluster, tmp_path):
             driver.kill()
     assert driver.returncode == 0 and "complete" in out, err[-2000:]
     assert done_before < len(X)  # the node was lost mid-job
+    _assert_every_row_once_as_serial(tmp_path)
+
+
+def test_a_job_submitted_with_ray_job_submit(cluster, tmp_path):
+    if shutil.which("ray") is None or subprocess.run(["ray", "job", "--help"], capture_output=True).returncode:
+        pytest.skip("`ray job` needs ray[default] (the dashboard)")
+    (tmp_path / "driver.py").write_text(_driver(tmp_path, 0.2))
+    result = subprocess.run(["ray", "job", "submit", "--address", cluster["dashboard"], "--",
+                             sys.executable, str(tmp_path / "driver.py")], env=cluster["env_without_address"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and "complete" in result.stdout and "succeeded" in result.stdout, \
+        (result.stdout + result.stderr)[-3000:]
+    assert len(_nodes_used(tmp_path)) == 2  # the submitted driver found the cluster by itself
     _assert_every_row_once_as_serial(tmp_path)
