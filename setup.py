@@ -41,7 +41,9 @@ setup(
         "parquet": ["pyarrow>=12"],
         # the explanation service: FastAPI + uvicorn; Ray Serve for `blackbox-xai serve --ray`
         "serve": ["fastapi>=0.100", "uvicorn>=0.23", "python-multipart>=0.0.9", "ray[serve]>=2.9"],
-        "test": ["pytest>=7", "hypothesis>=6", "pyarrow>=12", "httpx>=0.24"],
+        # pandas and shap: the tests of DataFrames in and shap.Explanation out (neither is needed
+        # by the library itself)
+        "test": ["pytest>=7", "hypothesis>=6", "pyarrow>=12", "httpx>=0.24", "pandas>=1.5", "shap>=0.42"],
     },
     entry_points={"console_scripts": ["blackbox-xai = blackbox_xai.cli:main"]},
     classifiers=[

@@ -30,7 +30,7 @@ from blackbox_xai.exceptions import (
 )
 from blackbox_xai.executors import RayExecutor, SerialExecutor, ThreadExecutor
 from blackbox_xai.explainers import KernelShapExplainer, LimeExplainer, OcclusionExplainer, SISExplainer
-from blackbox_xai.explanation import SIS, Attribution, SISCollection
+from blackbox_xai.explanation import SIS, Attribution, Explanations, SISCollection
 from blackbox_xai.features import BackgroundMean, FeatureSpace
 from blackbox_xai.lrp import LRP
 from blackbox_xai.result_files import load_result, result_from_json
@@ -44,6 +44,7 @@ __all__ = [
     "OcclusionExplainer",
     "SIS",
     "Attribution",
+    "Explanations",
     "SISCollection",
     "load_result",
     "result_from_json",

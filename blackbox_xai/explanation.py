@@ -241,6 +241,29 @@ class Attribution(ResultFormat):
             return self.values[self.feature_map.ravel()].reshape(self.x.shape + self.values.shape[1:])
         return np.broadcast_to(self.values, self.x.shape + self.values.shape[self.x.ndim:]).copy()
 
+    def as_list(self, output=None) -> list:
+        """``[(feature, value), ...]`` in order of ``|value|``, largest first (as lime's
+        ``as_list``): features by name where they have one, else by number (an index tuple for
+        inputs with several axes). LIME with ``num_features`` lists only the features it kept.
+        ``output``: which output, for ``target="all"``."""
+        values = np.asarray(self.values, dtype=float)
+        if self.target == "all":
+            if output is None:
+                raise ValueError("these values cover every output (target='all'): pass output=<column>")
+            values = values[..., output]
+        elif output is not None:
+            raise ValueError(f"these values are for output {self.target} alone; output= is for target='all'")
+        flat = values.ravel()
+        if self.feature_names is not None and len(self.feature_names) == flat.size:
+            names = list(self.feature_names)
+        elif values.ndim == 1:
+            names = list(range(flat.size))
+        else:
+            names = [tuple(int(i) for i in np.unravel_index(j, values.shape)) for j in range(flat.size)]
+        listed = self.info.get("features_used", range(flat.size))
+        order = sorted(listed, key=lambda j: -abs(flat[j]))
+        return [(names[j], float(flat[j])) for j in order]
+
     def relevance_map(self, index=0) -> np.ndarray:
         """:meth:`to_input`: the values over the input's positions (for region perturbation)."""
         _only_input(index)
@@ -297,3 +320,70 @@ class Attribution(ResultFormat):
             data = np.asarray(self.x)
         return shap.Explanation(values=self.values, base_values=self.base_value, data=data,
                                 feature_names=self.feature_names)
+
+
+class Explanations(list):
+    """What ``explain_batch`` returns: a list of results, one per input, that also keeps the
+    inputs' ``index`` (a DataFrame's index, else 0..n-1) and turns attributions into one table.
+
+    For attributions (KernelSHAP, LIME, occlusion of the same shape):
+
+    - :attr:`values`: one array ``(n, M)`` (``(n, M, K)`` for ``target="all"``);
+    - :meth:`to_frame`: a pandas DataFrame, one row per input and one column per feature (long
+      form, one row per input and output, for ``target="all"``);
+    - :meth:`to_shap`: one ``shap.Explanation`` for the whole batch, for shap's plots.
+    """
+
+    def __init__(self, results=(), index=None):
+        super().__init__(results)
+        self.index = list(range(len(self))) if index is None else list(index)
+
+    def _attributions(self, what):
+        if not self or not all(isinstance(r, Attribution) for r in self):
+            raise TypeError(f"{what} needs attributions (KernelSHAP, LIME, occlusion), one per input")
+        shapes = {r.values.shape for r in self}
+        if len(shapes) != 1:
+            raise ValueError(f"{what} needs attributions of one shape, got {sorted(shapes)}")
+        return list(self)
+
+    @property
+    def feature_names(self):
+        """The features' names (of the first result that has them), or None."""
+        return next((r.feature_names for r in self if getattr(r, "feature_names", None)), None)
+
+    @property
+    def values(self) -> np.ndarray:
+        """Every input's values stacked: ``(n, M)``, or ``(n, M, K)`` for ``target="all"``."""
+        return np.stack([r.values for r in self._attributions("values")])
+
+    def to_frame(self):
+        """A pandas DataFrame of the values: one row per input (the inputs' index), one column per
+        feature (its name, else its number). For ``target="all"`` a long form: one row per input
+        and output, indexed by (input, output)."""
+        import pandas as pd
+
+        values = self.values
+        several = self[0].target == "all"  # a last axis over the outputs
+        flat = values.reshape(len(values), -1, values.shape[-1]) if several else values.reshape(len(values), -1)
+        names = self.feature_names or [str(j) for j in range(flat.shape[1])]
+        if flat.ndim == 2:
+            return pd.DataFrame(flat, index=self.index, columns=names)
+        n, m, k = flat.shape
+        index = pd.MultiIndex.from_product([self.index, range(k)], names=["input", "output"])
+        return pd.DataFrame(flat.transpose(0, 2, 1).reshape(n * k, m), index=index, columns=names)
+
+    def to_shap(self):
+        """One ``shap.Explanation`` for the batch (``values`` ``(n, M)`` or ``(n, M, K)``,
+        ``base_values``, ``data``, ``feature_names``): ``shap.plots.bar``, ``beeswarm`` and the
+        others take it. Needs ``pip install shap``."""
+        try:
+            import shap
+        except ImportError as exc:
+            raise ImportError("to_shap() needs shap: pip install shap") from exc
+        results = self._attributions("to_shap")
+        data = None
+        if all(not isinstance(r.x, str) and np.shape(r.x) == r.values.shape[: np.ndim(r.x)] for r in results):
+            data = np.stack([np.asarray(r.x, dtype=float) for r in results])
+        return shap.Explanation(values=self.values, base_values=np.stack([np.asarray(r.base_value, dtype=float)
+                                                                         for r in results]),
+                                data=data, feature_names=self.feature_names)

@@ -3,6 +3,9 @@
 * :func:`attribution_heatmap` - signed attributions over an image, diverging colormap centred at 0;
 * :func:`sis_overlay` - an SIS drawn over its input;
 * :func:`cluster_montage` - one SIS cluster: the mean SIS mask and a few members;
+* :func:`attribution_bar` - the largest values of one tabular explanation, with their names;
+* :func:`attribution_summary` - a batch of tabular explanations: each feature's values over the
+  inputs, coloured by the feature's value (beeswarm-like), features by mean ``|value|``;
 * :func:`deletion_curves` - model output as features are removed (deletion / AOPC curves);
 * :func:`text_heatmap_html` - text relevance (LIME text, LRP of a text pipeline) as HTML, red for
   positive, blue for negative.
@@ -127,6 +130,72 @@ def cluster_montage(inputs, masks, *, title=None, n_members=5, labels=None):
     fig.suptitle(f"{title} - {caption}" if title else caption, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def attribution_bar(attribution, *, max_display=10, output=None, ax=None, title=None):
+    """The ``max_display`` largest ``|value|`` of one explanation as horizontal bars (red positive,
+    blue negative), each labelled with its feature's name (``feature = its value`` where the input
+    is a row) and the value; the rest summed in one bar. Returns the axes."""
+    plt = _plt()
+    pairs = attribution.as_list(output=output)
+    shown, rest = pairs[:max_display], pairs[max_display:]
+    x = None if isinstance(attribution.x, str) else np.asarray(attribution.x)
+    per_column = x is not None and x.ndim == 1 and attribution.values.shape[0] == x.size
+    names = attribution.feature_names or []
+    labels = []
+    for name, _ in shown:
+        j = names.index(name) if name in names else name
+        labels.append(f"{name} = {x[j]:.4g}" if per_column and isinstance(j, int) else str(name))
+    values = [v for _, v in shown]
+    if rest:
+        labels.append(f"{len(rest)} other features")
+        values.append(float(sum(v for _, v in rest)))
+    ax = ax or plt.subplots(figsize=(6, 0.4 * len(values) + 1))[1]
+    rows = np.arange(len(values))[::-1]
+    ax.barh(rows, values, color=["#d62728" if v > 0 else "#1f77b4" for v in values])
+    ax.set_yticks(rows, labels, fontsize=8)
+    for row, v in zip(rows, values):
+        ax.text(v, row, f" {v:+.3g} ", va="center", ha="left" if v >= 0 else "right", fontsize=7)
+    ax.axvline(0, color="#888", lw=0.8)
+    ax.set_xlabel(f"{attribution.method} value" + (f" (output {output})" if output is not None else ""))
+    ax.set_title(title or f"target {attribution.target if output is None else output}: output "
+                 f"{np.ravel(attribution.output)[0 if output is None else output]:.4g}", fontsize=9)
+    ax.margins(x=0.25)
+    return ax
+
+
+def attribution_summary(explanations, *, max_display=12, output=None, ax=None, title=None):
+    """A batch of tabular explanations (``explain_batch``'s result): for the ``max_display``
+    features of largest mean ``|value|``, one dot per input at its value, coloured by the
+    feature's value in that input (low blue, high red), as shap's beeswarm. Returns the axes."""
+    plt = _plt()
+    values = explanations.values if hasattr(explanations, "values") else np.stack([r.values for r in explanations])
+    if values.ndim == 3:
+        if output is None:
+            raise ValueError("these values cover every output (target='all'): pass output=<column>")
+        values = values[..., output]
+    if values.ndim != 2:
+        raise ValueError(f"attribution_summary draws tabular values (n, M); got shape {values.shape}")
+    data = np.stack([np.asarray(r.x, dtype=float).ravel() for r in explanations])
+    names = getattr(explanations, "feature_names", None) or explanations[0].feature_names \
+        or [str(j) for j in range(values.shape[1])]
+    order = np.argsort(-np.abs(values).mean(axis=0), kind="stable")[:max_display]
+    ax = ax or plt.subplots(figsize=(6, 0.35 * len(order) + 1.2))[1]
+    rng = np.random.default_rng(0)  # the dots' vertical jitter only
+    for row, j in enumerate(order[::-1]):
+        column = data[:, j]
+        span = np.ptp(column)
+        colour = (column - column.min()) / span if span > 0 else np.full(len(column), 0.5)
+        shown = ax.scatter(values[:, j], row + rng.uniform(-0.25, 0.25, len(column)), c=colour, cmap="coolwarm",
+                           vmin=0, vmax=1, s=10)
+    ax.set_yticks(range(len(order)), [names[j] for j in order[::-1]], fontsize=8)
+    ax.axvline(0, color="#888", lw=0.8)
+    ax.set_xlabel("value (impact on the output)")
+    bar = ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, ticks=[0, 1])
+    bar.ax.set_yticklabels(["low", "high"], fontsize=7)
+    bar.set_label("feature value", fontsize=8)
+    ax.set_title(title or f"{len(values)} inputs, {len(order)} of {values.shape[1]} features", fontsize=9)
+    return ax
 
 
 def deletion_curves(curves, *, ax=None, title="deletion curve", xlabel="fraction of features removed"):

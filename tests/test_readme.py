@@ -89,3 +89,48 @@ def test_cli_snippet_runs(tmp_path, monkeypatch, capsys, digits_mlp):
             assert words[0] == "blackbox-xai"
             assert main(words[1:]) == 0, command
     assert "row 0: target" in capsys.readouterr().out
+
+
+def test_every_call_of_the_coming_from_table_runs():
+    """The right-hand column of the README's table of equivalent calls, each call run as written
+    against small models of the names it uses."""
+    pd = pytest.importorskip("pandas", reason="the table's DataFrame row needs pandas")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch
+    from sklearn.datasets import load_wine
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    import blackbox_xai
+    from blackbox_xai import plot
+
+    with open(README, encoding="utf-8") as fh:
+        text = fh.read()
+    table = text[text.index("## Coming from shap, lime or captum"):text.index("What differs on purpose")]
+    calls = [c for row in table.splitlines()[4:] if row.startswith("|") for c in re.findall(r"`([^`]+)`", row.split("|")[2])]
+    assert len(calls) == 8
+    data = load_wine(as_frame=True)
+    frame = data.frame.drop(columns="target")
+    clf = LogisticRegression(max_iter=5000).fit(frame.to_numpy(), data.target)
+    docs = ["good fine film", "bad awful film", "good good plot", "awful bad plot"] * 3
+    torch.manual_seed(0)
+    names = {**{n: getattr(blackbox_xai, n) for n in blackbox_xai.__all__}, "plot": plot,
+             "f": clf.predict_proba, "bg": frame.to_numpy()[:10], "X": frame.to_numpy()[:4],
+             "x": frame.to_numpy()[0], "X_train": frame.to_numpy(), "frame": frame.iloc[:4],
+             "frame_bg": frame.iloc[:10],
+             "text_f": make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(docs, [1, 0, 1, 0] * 3).predict_proba,
+             "doc": "good awful plot", "net": torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)),
+             "image": torch.rand(1, 1, 8, 8).numpy(), "t": 1}
+    names["results"] = blackbox_xai.KernelShapExplainer(clf.predict_proba, names["bg"]).explain_batch(names["X"])
+    names["result"] = names["results"][0]
+    shap = pytest.importorskip("shap", reason="the table's shap row needs shap")
+    names["shap"] = shap
+    for call in calls:
+        result = eval(call, names)  # noqa: S307 - the README's own code
+        assert result is not None or call.startswith("shap.plots"), call  # shap's plots return None
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

@@ -8,6 +8,18 @@ import numpy as np
 from blackbox_xai._params import ParamsMixin
 from blackbox_xai._validation import broadcast_targets, check_array
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine
+from blackbox_xai.explanation import Attribution, Explanations
+
+
+def _labels_of(data, axis):
+    """The column names (``axis="columns"``) or the index of a pandas DataFrame, the index of a
+    Series for its ``"columns"``; None for anything else."""
+    kind = type(data).__name__
+    if kind == "DataFrame":
+        return [str(c) for c in data.columns] if axis == "columns" else list(data.index)
+    if kind == "Series" and axis == "columns":
+        return [str(c) for c in data.index]
+    return None
 
 
 class Explainer(ParamsMixin):
@@ -29,22 +41,65 @@ class Explainer(ParamsMixin):
         axis). ``target``: None (the predicted class), an output index, or "all"; it overrides
         the constructor's."""
         self._validate_params()
+        names = _labels_of(x, "columns")
         X = self._check_inputs(x, "x")
         per_row = {k: None if v is None else [v] for k, v in options.items()}
-        return self._explain(X, [target], ["x"], **per_row)[0]
+        results = self._explain(X, [target], ["x"], **per_row)
+        self._name_features(results, names)
+        return results[0]
 
     def explain_batch(self, X, target=None, *, labels=None, **options) -> list:
         """Explain every row of ``X`` (shape ``(N, *input_shape)``); ``target`` is one value for
         all rows or one per row; ``labels`` names the rows in errors and warnings (default
-        ``X[i]``; a job names them by their row in the dataset). Returns one result per row."""
+        ``X[i]``; a job names them by their row in the dataset). Returns one result per row, as
+        :class:`~blackbox_xai.explanation.Explanations` (a list; a DataFrame's index is kept, and
+        ``to_frame()`` / ``to_shap()`` turn attributions into one table)."""
         self._validate_params()
+        names, index = _labels_of(X, "columns"), _labels_of(X, "index")
         X = self._check_inputs(X, "X", batch=True)
         if labels is None:
             labels = [f"X[{i}]" for i in range(len(X))]
         elif isinstance(labels, str) or len(labels) != len(X):
             raise ValueError(f"labels must name each of the {len(X)} rows of X, got {labels!r:.80}")
         per_row = {k: None if v is None else [v] * len(X) for k, v in options.items()}
-        return self._explain(X, broadcast_targets(target, len(X)), [str(label) for label in labels], **per_row)
+        results = self._explain(X, broadcast_targets(target, len(X)), [str(label) for label in labels], **per_row)
+        self._name_features(results, names)
+        return Explanations(results, index=index)
+
+    def _feature_names(self, names_of_input):
+        """The features' names: the explainer's own ``feature_names``, else the columns of a
+        DataFrame given as input, as background or as training data, else the fitted model's
+        ``feature_names_in_``; None when nothing names them."""
+        explicit = getattr(self, "feature_names", None)
+        if explicit is not None:
+            return [str(n) for n in explicit]
+        if names_of_input is not None:
+            return names_of_input
+        for attribute in ("background", "training_data"):
+            names = _labels_of(getattr(self, attribute, None), "columns")
+            if names is not None:
+                return names
+        from blackbox_xai.adapters import SklearnModel
+
+        model = getattr(self.model, "__self__", self.model)  # a bound clf.predict_proba
+        if isinstance(model, SklearnModel):
+            model = model.estimator
+        names = getattr(model, "feature_names_in_", None)
+        return None if names is None else [str(n) for n in names]
+
+    def _name_features(self, results, names_of_input):
+        """Give each tabular attribution (one value per column of a 1-D input) its features' names."""
+        names = self._feature_names(names_of_input)
+        if names is None:
+            return
+        for r in results:
+            if isinstance(r, Attribution) and r.feature_names is None and r.group_ids is None \
+                    and np.ndim(r.x) == 1 and r.values.shape[0] == len(names):
+                r.feature_names = list(names)
+            elif isinstance(r, Attribution) and getattr(self, "feature_names", None) is not None \
+                    and r.values.shape[0] != len(names):
+                raise ValueError(f"feature_names has {len(names)} names but the input has "
+                                 f"{r.values.shape[0]} features")
 
     # -- for subclasses ------------------------------------------------------------------------
     def _check_inputs(self, x, name, batch=False):

@@ -32,6 +32,7 @@ from blackbox_xai._validation import (
     EXECUTION_CONSTRAINTS,
     TARGET,
     ArrayLike,
+    Instance,
     Interval,
     Options,
     RandomState,
@@ -178,6 +179,10 @@ class KernelShapExplainer(Explainer):
         features: same model evaluations, lower error (see the module docstring). 1 is the
         classic estimator, one design for every background row. The values of every coalition
         are kept per group, so memory grows with it.
+    feature_names : list of str, optional
+        Names of the features of a 1-D input, carried by each result (``Attribution.feature_names``).
+        Default: the columns of a DataFrame given as input, background or training data, else the
+        fitted scikit-learn model's ``feature_names_in_``.
     batch_size, executor, progress, memory_budget
         Execution settings (see :class:`~blackbox_xai.engine.Engine`).
     random_state : None, int, SeedSequence or Generator
@@ -199,6 +204,7 @@ class KernelShapExplainer(Explainer):
         "link": [Options(*LINKS)],
         "groups": [None, ArrayLike()],
         "target": TARGET,
+        "feature_names": [None, Instance("a list of names", list, tuple, np.ndarray)],
         "background_weights": [None, ArrayLike()],
         "tol": [None, Interval(float, 0, closed="neither")],
         "max_samples": [Interval(int, 1)],
@@ -208,7 +214,7 @@ class KernelShapExplainer(Explainer):
     }
 
     def __init__(self, model, background, *, n_samples="auto", link="identity", groups=None,
-                 target=None, background_weights=None, tol=None, max_samples=2**14, n_designs=8,
+                 target=None, feature_names=None, background_weights=None, tol=None, max_samples=2**14, n_designs=8,
                  batch_size=None, executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET,
                  random_state=None):
         self.model = model
@@ -217,6 +223,7 @@ class KernelShapExplainer(Explainer):
         self.link = link
         self.groups = groups
         self.target = target
+        self.feature_names = feature_names
         self.background_weights = background_weights
         self.tol = tol
         self.max_samples = max_samples

@@ -181,6 +181,15 @@ class LimeExplainer(Explainer):
         The same seed gives the same results for any batch size and executor, and
         ``explain_batch(X)[i]`` equals ``explain(X[i])``: bit for bit where the model sees the
         same calls, to about 1e-12 relative where a BLAS-backed model sees other ones.
+    num_features : int, optional
+        Explain with at most this many features, as lime's ``num_features``: the surrogate is fitted
+        on all of them, the ``num_features`` with the largest ``|weight|`` (largest over the outputs
+        for ``target="all"``) are kept and the surrogate refitted on those alone; the others get 0.
+        ``info["features_used"]`` lists the kept ones. Default: every feature.
+    feature_names : list of str, optional
+        Names of the features of a 1-D input, carried by each result (``Attribution.feature_names``).
+        Default: the columns of a DataFrame given as input, background or training data, else the
+        fitted scikit-learn model's ``feature_names_in_``.
     batch_size, executor, progress, memory_budget
         Execution settings (see :class:`~blackbox_xai.engine.Engine`).
     """
@@ -200,13 +209,16 @@ class LimeExplainer(Explainer):
         "masked_value": [None, ArrayLike(), Instance("a BackgroundMean", BackgroundMean)],
         "mask_token": [Instance("a string", str)],
         "target": TARGET,
+        "feature_names": [None, Instance("a list of names", list, tuple, np.ndarray)],
+        "num_features": [None, Interval(int, 1)],
         "random_state": [RandomState()],
         **EXECUTION_CONSTRAINTS,
     }
 
     def __init__(self, model, training_data=None, *, mode="tabular", n_samples=5000, kernel_width=None,
                  alpha=1.0, discretize=None, categorical_features=None, segmentation="grid", grid=(4, 4),
-                 channel_axis=None, masked_value=None, mask_token="", target=None, random_state=None,
+                 channel_axis=None, masked_value=None, mask_token="", target=None, feature_names=None,
+                 num_features=None, random_state=None,
                  batch_size=None, executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET):
         self.model = model
         self.training_data = training_data
@@ -222,6 +234,8 @@ class LimeExplainer(Explainer):
         self.masked_value = masked_value
         self.mask_token = mask_token
         self.target = target
+        self.feature_names = feature_names
+        self.num_features = num_features
         self.random_state = random_state
         self.batch_size = batch_size
         self.executor = executor
@@ -266,6 +280,14 @@ class LimeExplainer(Explainer):
         y = outputs if target == "all" else outputs[:, [target]]
         with single_blas_thread():
             coef, intercept, score = ridge.fit(y)
+            used = None
+            if self.num_features is not None and self.num_features < coef.shape[0]:
+                # lime's num_features: keep the largest weights, refit on those features alone
+                used = np.sort(np.argsort(-np.abs(coef).max(axis=1), kind="stable")[: self.num_features])
+                weights = ridge._sw[:, 0] ** 2
+                kept, intercept, score = WeightedRidge(ridge.Z[:, used], weights, run.alpha).fit(y)
+                coef = np.zeros_like(coef)
+                coef[used] = kept
         local = intercept + ridge.Z[0] @ coef
 
         def scalar_or_list(v):
@@ -274,6 +296,8 @@ class LimeExplainer(Explainer):
         info = {"score": scalar_or_list(score), "intercept": scalar_or_list(intercept),
                 "local_prediction": scalar_or_list(local), "kernel_width": float(width),
                 "alpha": run.alpha, **fields.pop("info", {})}
+        if used is not None:
+            info["features_used"] = used.tolist()
         values = coef if target == "all" else coef[:, 0]
         output = take_target(outputs[0], target)
         return Attribution(
