@@ -94,7 +94,7 @@ def test_cli_snippet_runs(tmp_path, monkeypatch, capsys, digits_mlp):
 def test_every_call_of_the_coming_from_table_runs():
     """The right-hand column of the README's table of equivalent calls, each call run as written
     against small models of the names it uses."""
-    pd = pytest.importorskip("pandas", reason="the table's DataFrame row needs pandas")
+    pytest.importorskip("pandas", reason="the table's DataFrame row needs pandas")
     import matplotlib
 
     matplotlib.use("Agg")
