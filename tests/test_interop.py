@@ -128,3 +128,26 @@ def test_tabular_plots_render_with_names_on_the_axes(wine, tmp_path):
     ax.figure.savefig(tmp_path / "summary.png")
     assert (tmp_path / "bar.png").stat().st_size > 0 and (tmp_path / "summary.png").stat().st_size > 0
     plt.close("all")
+
+
+def test_lime_text_words_by_pattern_or_tokenizer():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    docs = ["good fine film", "bad awful film", "good good plot", "awful bad plot"] * 3
+    pipe = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(docs, [1, 0, 1, 0] * 3)
+    doc = "good, awful plot; good"
+
+    def words(**kw):
+        return LimeExplainer(pipe, mode="text", n_samples=100, random_state=0, **kw).explain(doc).feature_names
+
+    assert words() == ["good", "awful", "plot"]
+    assert words(token_pattern=r"[^ ]+") == ["good,", "awful", "plot;", "good"]
+    assert words(tokenizer=str.split) == ["good,", "awful", "plot;", "good"]
+    spans = LimeExplainer(pipe, mode="text", n_samples=100, random_state=0, tokenizer=str.split).explain(doc).token_spans()
+    assert [doc[a:b] for a, b, _ in spans] == ["good,", "awful", "plot;", "good"]
+    with pytest.raises(ValueError, match="the tokenizer returned 'nope', which does not occur"):
+        LimeExplainer(pipe, mode="text", tokenizer=lambda d: ["nope"]).explain(doc)
+    with pytest.raises(ValueError, match="is not a regular expression"):
+        LimeExplainer(pipe, mode="text", token_pattern="(").explain(doc)

@@ -339,6 +339,8 @@ def test_job_uploads_and_settings_are_checked(service, iris):
     assert "no model named 'other'" in _error(svc.client.post(
         "/v1/jobs", data={"model": "other", "method": "sis"}, files={"data": ("x.npy", _npy(X[:2]))}), 404)
     assert "method must be one of" in _error(_submit(svc.client, X[:2], method="shap"), 422)
+    assert "n_samples of KernelShapExplainer must be" in _error(
+        _submit(svc.client, X[:2], parameters={"background": X[:3].tolist(), "n_samples": -5}), 422)
     assert "over the limit of 3000 bytes (max_upload_bytes)" in _error(_submit(svc.client, X), 413)
     assert "no job 'nope'" in _error(svc.client.get("/v1/jobs/nope"), 404)
 
@@ -505,6 +507,18 @@ def test_the_serve_command_refuses_bad_settings_in_one_line(capsys, tmp_path):
     (tmp_path / "empty").write_text("")
     assert main(["serve", "--model", "m=x.joblib", "--token-file", str(tmp_path / "empty")]) == 2
     assert "is empty" in capsys.readouterr().err
+
+
+def test_an_unexpected_failure_is_a_500_in_the_documented_form(service, iris):
+    def broken(batch):
+        raise MemoryError("no room")
+
+    svc = service([ModelEntry("broken", "unused")], loaded={"broken": _as_model(broken)})
+    body = {"instances": [[1.0, 2.0]], "method": "occlusion", "parameters": {"window": [1]}}
+    answer = _explain(svc, body, model="broken").json()  # a model's failure is the instance's error
+    assert "MemoryError: no room" in answer["explanations"][0]["error"]["message"]
+    svc.app.state.service.models["broken"] = None  # the service itself fails
+    assert _error(_explain(svc, body, model="broken"), 500).startswith("AttributeError")
 
 
 def test_no_page_that_needs_the_internet(service):

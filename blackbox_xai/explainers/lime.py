@@ -27,6 +27,7 @@ from blackbox_xai._validation import (
     EXECUTION_CONSTRAINTS,
     TARGET,
     ArrayLike,
+    Callable,
     Instance,
     Interval,
     Options,
@@ -46,7 +47,6 @@ from blackbox_xai.maskers import Masker, OffsetMasker, TextMasker, ValueMasker
 
 MODES = ("tabular", "image", "text")
 _Run = namedtuple("_Run", "n alpha seed")  # one call's validated settings
-TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 # --- the surrogate -------------------------------------------------------------------------------
@@ -176,6 +176,13 @@ class LimeExplainer(Explainer):
         Image mode: what switched-off superpixels take; None: each superpixel's mean colour.
     mask_token : str
         Text mode: what replaces switched-off words ("" removes them).
+    token_pattern : str
+        Text mode: a regular expression matching one word (default: a run of word characters, as
+        scikit-learn's vectorisers split); each distinct word is one feature, in order of first
+        appearance.
+    tokenizer : callable, optional
+        Text mode: ``tokenizer(doc) -> list of str``, the words in the order they occur in
+        ``doc`` (as lime's ``split_expression`` callable); replaces ``token_pattern``.
     target : None, int or "all"
     random_state : None, int, SeedSequence or Generator
         The same seed gives the same results for any batch size and executor, and
@@ -208,6 +215,8 @@ class LimeExplainer(Explainer):
         "channel_axis": [None, Interval(int)],
         "masked_value": [None, ArrayLike(), Instance("a BackgroundMean", BackgroundMean)],
         "mask_token": [Instance("a string", str)],
+        "token_pattern": [Instance("a regular expression (a string)", str)],
+        "tokenizer": [None, Callable()],
         "target": TARGET,
         "feature_names": [None, Instance("a list of names", list, tuple, np.ndarray)],
         "num_features": [None, Interval(int, 1)],
@@ -217,8 +226,8 @@ class LimeExplainer(Explainer):
 
     def __init__(self, model, training_data=None, *, mode="tabular", n_samples=5000, kernel_width=None,
                  alpha=1.0, discretize=None, categorical_features=None, segmentation="grid", grid=(4, 4),
-                 channel_axis=None, masked_value=None, mask_token="", target=None, feature_names=None,
-                 num_features=None, random_state=None,
+                 channel_axis=None, masked_value=None, mask_token="", token_pattern=r"\w+", tokenizer=None,
+                 target=None, feature_names=None, num_features=None, random_state=None,
                  batch_size=None, executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET):
         self.model = model
         self.training_data = training_data
@@ -233,6 +242,8 @@ class LimeExplainer(Explainer):
         self.channel_axis = channel_axis
         self.masked_value = masked_value
         self.mask_token = mask_token
+        self.token_pattern = token_pattern
+        self.tokenizer = tokenizer
         self.target = target
         self.feature_names = feature_names
         self.num_features = num_features
@@ -412,14 +423,33 @@ class LimeExplainer(Explainer):
         return self._fit(run, x, self._surrogate(run, Z, cosine_distance_to_ones(Z), 0.25), outputs, target, run.n,
                          group_ids=group_ids, feature_map=feature_map)
 
+    def _tokens(self, doc, label):
+        """``[(word, (start, end))]`` of ``doc``: the pattern's matches, or the tokenizer's words
+        found in order."""
+        if self.tokenizer is None:
+            try:
+                pattern = re.compile(self.token_pattern)
+            except re.error as exc:
+                raise ValueError(f"token_pattern {self.token_pattern!r} is not a regular expression: {exc}") from None
+            return [(m.group(), m.span()) for m in pattern.finditer(doc) if m.group()]
+        tokens, at = [], 0
+        for word in self.tokenizer(doc):
+            start = doc.find(str(word), at)
+            if start < 0 or not word:
+                raise ValueError(f"{label}: the tokenizer returned {word!r}, which does not occur in the document "
+                                 "after the words before it; a tokenizer must return the document's words in order")
+            tokens.append((str(word), (start, start + len(word))))
+            at = start + len(word)
+        return tokens
+
     def _text(self, run, doc, target, label, engine):
-        matches = list(TOKEN.finditer(doc))
-        if not matches:
+        tokens = self._tokens(doc, label)
+        if not tokens:
             raise ValueError(f"{label} has no words to explain: {doc[:60]!r}")
         first = {}  # word -> feature number, in the order of first appearance
-        feature_of_token = np.array([first.setdefault(m.group(), len(first)) for m in matches], dtype=np.intp)
+        feature_of_token = np.array([first.setdefault(word, len(first)) for word, _ in tokens], dtype=np.intp)
         words = list(first)
-        spans = [m.span() for m in matches]
+        spans = [span for _, span in tokens]
         masker = TextMasker(doc, spans, feature_of_token, self.mask_token)
         Z = on_off_samples(np.random.default_rng(run.seed), run.n, len(words))
         outputs = engine.evaluate(masker, np.zeros(run.n, np.intp), Z, [label])

@@ -296,6 +296,11 @@ def create_app(config, *, models=None, job_workers=None):
     async def http_error(request, exc):
         return JSONResponse({"error": {"status": exc.status_code, "message": str(exc.detail)}}, exc.status_code)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request, exc):  # still the documented form, never a traceback
+        return JSONResponse({"error": {"status": 500, "message": " ".join(f"{type(exc).__name__}: {exc}".split())}},
+                            500)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc):
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

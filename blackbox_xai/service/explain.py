@@ -27,8 +27,9 @@ from blackbox_xai.exceptions import BudgetExceededError, RemoteModelError
 from blackbox_xai.jobs import _methods, explain_rows
 from blackbox_xai.service.config import METHODS
 
-# settings of the service, not of a request: where and how much to compute
-NOT_FROM_REQUESTS = ("model", "executor", "progress", "memory_budget", "batch_size")
+# settings of the service, not of a request: where and how much to compute; and a regular
+# expression, which a request could make run for ever
+NOT_FROM_REQUESTS = ("model", "executor", "progress", "memory_budget", "batch_size", "token_pattern", "tokenizer")
 
 
 class RequestError(Exception):
