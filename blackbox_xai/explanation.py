@@ -95,10 +95,13 @@ class SISCollection(ResultFormat, Sequence):
     reason : str or None
         Why no SIS was found (the input itself is below the threshold, or the fully masked input
         already reaches it); None when the collection has SIS. An empty collection is falsy.
+    feature_names : list of str or None
+        Names of a row's features (a DataFrame's columns, or the model's ``feature_names_in_``):
+        :meth:`names` gives each SIS by name.
     """
 
     def __init__(self, items, *, x, masked_input, target, threshold, n_evaluations, mode="exact",
-                 group_ids=None, reason=None):
+                 group_ids=None, reason=None, feature_names=None):
         self._items = list(items)
         self.x = x
         self.masked_input = masked_input
@@ -108,6 +111,16 @@ class SISCollection(ResultFormat, Sequence):
         self.mode = mode
         self.group_ids = group_ids
         self.reason = reason
+        self.feature_names = None if feature_names is None else list(feature_names)
+
+    def names(self) -> list:
+        """Each SIS as the names of its features, in the order backward selection kept them (the
+        most important last removed, first): ``[["proline", "hue"], ...]``. Needs
+        ``feature_names``."""
+        if self.feature_names is None:
+            raise ValueError("this collection's features have no names (explain a DataFrame row, or a model "
+                             "fitted on one)")
+        return [[self.feature_names[int(j)] for j in np.ravel(s.features)] for s in self._items]
 
     def __getitem__(self, i):
         return self._items[i]
@@ -146,6 +159,7 @@ class SISCollection(ResultFormat, Sequence):
             "scores": [s.score for s in self._items],
             "sufficient": [bool(s.sufficient) for s in self._items],
             "reason": self.reason,
+            "feature_names": self.feature_names,
         }
         arrays = {"x": self.x, "masked_input": self.masked_input}
         if self.group_ids is not None:
@@ -175,6 +189,7 @@ class SISCollection(ResultFormat, Sequence):
             mode=meta["mode"],
             group_ids=arrays.get("group_ids"),
             reason=meta.get("reason"),
+            feature_names=meta.get("feature_names"),
         )
 
 
@@ -244,8 +259,10 @@ class Attribution(ResultFormat):
     def as_list(self, output=None) -> list:
         """``[(feature, value), ...]`` in order of ``|value|``, largest first (as lime's
         ``as_list``): features by name where they have one, else by number (an index tuple for
-        inputs with several axes). LIME with ``num_features`` lists only the features it kept.
-        ``output``: which output, for ``target="all"``."""
+        inputs with several axes), or by what LIME's surrogate read for x (``sex = female``,
+        ``0.3 <= age < 0.5``, with ``categorical_names`` or ``discretize``). LIME with
+        ``num_features`` lists only the features it kept. ``output``: which output, for
+        ``target="all"``."""
         values = np.asarray(self.values, dtype=float)
         if self.target == "all":
             if output is None:
@@ -260,6 +277,9 @@ class Attribution(ResultFormat):
             names = list(range(flat.size))
         else:
             names = [tuple(int(i) for i in np.unravel_index(j, values.shape)) for j in range(flat.size)]
+        conditions = self.info.get("conditions")
+        if conditions is not None and len(conditions) == flat.size:
+            names = [c.replace("{}", str(n)) for c, n in zip(conditions, names)]
         listed = self.info.get("features_used", range(flat.size))
         order = sorted(listed, key=lambda j: -abs(flat[j]))
         return [(names[j], float(flat[j])) for j in order]

@@ -151,3 +151,57 @@ def test_lime_text_words_by_pattern_or_tokenizer():
         LimeExplainer(pipe, mode="text", tokenizer=lambda d: ["nope"]).explain(doc)
     with pytest.raises(ValueError, match="is not a regular expression"):
         LimeExplainer(pipe, mode="text", token_pattern="(").explain(doc)
+
+
+def test_lime_names_classes_categories_and_bins_as_lime_does():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.integers(0, 2, 200), rng.random(200), rng.random(200)]
+
+    def model(batch):
+        return np.c_[batch[:, 0] + batch[:, 1], 1 - batch[:, 0] - batch[:, 1]]
+
+    explainer = LimeExplainer(model, X, categorical_features=[0], categorical_names={0: ["male", "female"]},
+                              class_names=["yes", "no"], discretize="quartile", feature_names=["sex", "age", "income"],
+                              random_state=0, n_samples=500)
+    x = np.array([1.0, 0.4, 0.95])
+    result = explainer.explain(x)
+    edges = np.quantile(X, [0.25, 0.5, 0.75], axis=0)
+    k = int((edges[:, 1] <= 0.4).sum())
+    labels = dict(result.as_list())
+    assert "sex = female" in labels
+    assert f"{edges[k - 1, 1]:.4g} <= age < {edges[k, 1]:.4g}" in labels
+    assert f"{edges[2, 2]:.4g} <= income" in labels  # the top bin has no upper edge
+    assert result.info["class_name"] == "yes" and result.target == 0
+    every = LimeExplainer(model, X, class_names=["yes", "no"], target="all", random_state=0).explain(x)
+    assert every.info["class_name"] == ["yes", "no"]
+    with pytest.raises(ValueError, match="class_names has 3 names but the model has 2 outputs"):
+        LimeExplainer(model, X, class_names=["a", "b", "c"]).explain(x)
+    with pytest.raises(ValueError, match=r"categorical_names names columns \[2\] that are not in categorical_features"):
+        LimeExplainer(model, X, categorical_features=[0], categorical_names={2: ["a"]}).explain(x)
+    plain = LimeExplainer(model, X, feature_names=["sex", "age", "income"], random_state=0).explain(x)
+    assert {name for name, _ in plain.as_list()} == {"sex", "age", "income"}
+
+
+def load_wine_target():
+    from sklearn.datasets import load_wine
+
+    return load_wine().target
+
+
+def test_sis_of_a_named_row_names_its_features_and_keeps_them_on_disk(wine, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from blackbox_xai import load_result, result_from_json
+
+    _, frame = wine
+    clf = LogisticRegression(max_iter=5000).fit(frame, load_wine_target())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*feature names.*")
+        collection = SISExplainer(clf, 0.9, masked_value=frame.mean().to_numpy()).explain(frame.iloc[0])
+    assert len(collection) and collection.feature_names == list(frame.columns)
+    assert collection.names()[0] == [frame.columns[j] for j in collection[0].features]
+    assert load_result(collection.save(tmp_path / "c")).names() == collection.names()
+    assert result_from_json(collection.to_json()).names() == collection.names()
+    unnamed = SISExplainer(lambda b: b.sum(axis=1), 1.0).explain(np.ones(3))
+    with pytest.raises(ValueError, match="have no names"):
+        unnamed.names()

@@ -8,7 +8,7 @@ import numpy as np
 from blackbox_xai._params import ParamsMixin
 from blackbox_xai._validation import broadcast_targets, check_array
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine
-from blackbox_xai.explanation import Attribution, Explanations
+from blackbox_xai.explanation import Attribution, Explanations, SISCollection
 
 
 def _labels_of(data, axis):
@@ -88,12 +88,16 @@ class Explainer(ParamsMixin):
         return None if names is None else [str(n) for n in names]
 
     def _name_features(self, results, names_of_input):
-        """Give each tabular attribution (one value per column of a 1-D input) its features' names."""
+        """Give each tabular result (an attribution with one value per column of a 1-D input, a
+        SIS collection of a 1-D input) its features' names."""
         names = self._feature_names(names_of_input)
         if names is None:
             return
         for r in results:
-            if isinstance(r, Attribution) and r.feature_names is None and r.group_ids is None \
+            if isinstance(r, SISCollection) and np.ndim(r.x) == 1 and np.size(r.x) == len(names) \
+                    and r.group_ids is None:
+                r.feature_names = list(names)
+            elif isinstance(r, Attribution) and r.feature_names is None and r.group_ids is None \
                     and np.ndim(r.x) == 1 and r.values.shape[0] == len(names):
                 r.feature_names = list(names)
             elif isinstance(r, Attribution) and getattr(self, "feature_names", None) is not None \

@@ -165,6 +165,14 @@ class LimeExplainer(Explainer):
         Tabular columns holding categories (codes): sampled from their training frequencies; the
         surrogate sees 1 where a sample keeps x's category, 0 elsewhere (its coefficient is the
         effect of x's category against the others).
+    categorical_names : dict, optional
+        ``{column: [name of code 0, name of code 1, ...]}`` for categorical columns (lime's
+        ``categorical_names``): ``as_list()`` then reads ``sex = female`` instead of ``sex``.
+        With ``discretize``, ``as_list()`` names each feature by the bin of x (``0.3 <= age <
+        0.5``), as lime does.
+    class_names : list of str, optional
+        Names of the model's outputs (lime's ``class_names``): the result's
+        ``info["class_name"]`` names the explained output (a list for ``target="all"``).
     segmentation : "grid", "slic" or int array
         Image superpixels: a ``grid`` of cells, scikit-image's SLIC (needs scikit-image), or your
         own integer map over the image's height and width.
@@ -220,6 +228,8 @@ class LimeExplainer(Explainer):
         "target": TARGET,
         "feature_names": [None, Instance("a list of names", list, tuple, np.ndarray)],
         "num_features": [None, Interval(int, 1)],
+        "class_names": [None, Instance("a list of names", list, tuple)],
+        "categorical_names": [None, Instance("a dict {column: [name of each code]}", dict)],
         "random_state": [RandomState()],
         **EXECUTION_CONSTRAINTS,
     }
@@ -227,7 +237,8 @@ class LimeExplainer(Explainer):
     def __init__(self, model, training_data=None, *, mode="tabular", n_samples=5000, kernel_width=None,
                  alpha=1.0, discretize=None, categorical_features=None, segmentation="grid", grid=(4, 4),
                  channel_axis=None, masked_value=None, mask_token="", token_pattern=r"\w+", tokenizer=None,
-                 target=None, feature_names=None, num_features=None, random_state=None,
+                 target=None, feature_names=None, num_features=None, class_names=None, categorical_names=None,
+                 random_state=None,
                  batch_size=None, executor=None, progress=False, memory_budget=DEFAULT_MEMORY_BUDGET):
         self.model = model
         self.training_data = training_data
@@ -247,6 +258,8 @@ class LimeExplainer(Explainer):
         self.target = target
         self.feature_names = feature_names
         self.num_features = num_features
+        self.class_names = class_names
+        self.categorical_names = categorical_names
         self.random_state = random_state
         self.batch_size = batch_size
         self.executor = executor
@@ -309,6 +322,11 @@ class LimeExplainer(Explainer):
                 "alpha": run.alpha, **fields.pop("info", {})}
         if used is not None:
             info["features_used"] = used.tolist()
+        if self.class_names is not None:
+            if len(self.class_names) != outputs.shape[1]:
+                raise ValueError(f"class_names has {len(self.class_names)} names but the model has "
+                                 f"{outputs.shape[1]} outputs")
+            info["class_name"] = list(map(str, self.class_names)) if target == "all" else str(self.class_names[target])
         values = coef if target == "all" else coef[:, 0]
         output = take_target(outputs[0], target)
         return Attribution(
@@ -372,9 +390,37 @@ class LimeExplainer(Explainer):
                     distances = np.sqrt(m - Z.sum(axis=1))
                 surrogate = self._surrogate(run, Z, distances, 0.75 * np.sqrt(m))
             outputs = engine.evaluate(masker, np.full(n, i), plan, labels)
-            results.append(self._fit(run, x, surrogate, outputs, targets[i], n,
-                                     info={"discretize": self.discretize, "categorical_features": cat.tolist()}))
+            info = {"discretize": self.discretize, "categorical_features": cat.tolist()}
+            conditions = self._conditions(x, cat, edges if self.discretize is not None else None)
+            if conditions is not None:
+                info["conditions"] = conditions
+            results.append(self._fit(run, x, surrogate, outputs, targets[i], n, info=info))
         return results
+
+    def _conditions(self, x, cat, edges):
+        """Per feature, what the surrogate's 1 means for x, with ``{}`` for the feature's name:
+        ``"{} = female"`` (a category, named by ``categorical_names``), ``"0.3 <= {} < 0.5"`` (x's
+        bin); None when every feature is plain."""
+        names = {int(k): v for k, v in (self.categorical_names or {}).items()}
+        if set(names) - set(cat.tolist()):
+            raise ValueError(f"categorical_names names columns {sorted(set(names) - set(cat.tolist()))} that are "
+                             "not in categorical_features")
+        if not names and edges is None:
+            return None
+        conditions = []
+        for j, value in enumerate(x):
+            if j in names:
+                code = int(value)
+                label = names[j][code] if 0 <= code < len(names[j]) and code == value else f"{value:g}"
+                conditions.append(f"{{}} = {label}")
+            elif j in cat or edges is None:
+                conditions.append("{}" if j not in cat else f"{{}} = {value:g}")
+            else:
+                k = int((edges[:, j] <= value).sum())
+                lo = f"{edges[k - 1, j]:.4g} <= " if k > 0 else ""
+                hi = f" < {edges[k, j]:.4g}" if k < len(edges) else ""
+                conditions.append(f"{lo}{{}}{hi}")
+        return conditions
 
     def _categorical(self, m):
         cat = np.asarray(self.categorical_features if self.categorical_features is not None else [], dtype=int)
