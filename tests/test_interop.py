@@ -205,3 +205,14 @@ def test_sis_of_a_named_row_names_its_features_and_keeps_them_on_disk(wine, tmp_
     unnamed = SISExplainer(lambda b: b.sum(axis=1), 1.0).explain(np.ones(3))
     with pytest.raises(ValueError, match="have no names"):
         unnamed.names()
+
+
+def test_lime_on_a_regressor_needs_no_mode(wine):
+    from sklearn.ensemble import RandomForestRegressor
+
+    _, frame = wine
+    reg = RandomForestRegressor(n_estimators=20, random_state=0).fit(frame.drop(columns="proline"), frame["proline"])
+    rows = frame.drop(columns="proline")
+    result = LimeExplainer(reg, rows, num_features=3, random_state=0, n_samples=500).explain(rows.iloc[0])
+    assert result.target == 0 and result.output == pytest.approx(float(reg.predict(rows.iloc[[0]])[0]))
+    assert len(result.as_list()) == 3 and all(name in rows.columns for name, _ in result.as_list())
