@@ -77,8 +77,9 @@ def as_model(obj, **options) -> Model:
         :class:`AdapterNote`, shown once per classifier.
     **options
         Passed to the adapter: ``method`` and ``chunk_bytes`` for sklearn; ``device``, ``dtype``,
-        ``postprocess`` for torch; ``batch_size`` and, for callables, ``output_kind``; for URLs those of
-        :class:`RemoteModel` (``output``, ``timeout``, ``retries``, ``max_batch_rows``, ...).
+        ``postprocess`` for torch; ``batch_size`` and, for callables, ``output_kind`` and
+        ``input_dtype``; for URLs those of :class:`RemoteModel` (``output``, ``timeout``,
+        ``retries``, ``max_batch_rows``, ...).
     """
     if isinstance(obj, Model):
         if options:

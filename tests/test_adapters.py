@@ -236,3 +236,22 @@ def test_a_budgeted_model_stops_at_its_limits_and_no_row_takes_the_blame():
     assert caught.value.kind == "time"
     free = BudgetedModel(as_model(lambda b: b.sum(axis=1)))
     assert len(OcclusionExplainer(free, 1).explain_batch(X)) == 3 and free.n_evaluations == 15
+
+
+def test_a_function_can_declare_the_dtype_it_computes_in():
+    from blackbox_xai import KernelShapExplainer
+    from blackbox_xai.adapters import as_model
+
+    seen = []
+
+    def model(batch):
+        seen.append(batch.dtype)
+        return batch.astype(np.float32).sum(axis=1)
+
+    X = np.random.default_rng(0).random((10, 4))
+    declared = KernelShapExplainer(as_model(model, input_dtype="float32"), X, n_samples=30, random_state=0).explain(X[0])
+    assert set(seen) == {np.dtype(np.float32)}
+    seen.clear()
+    plain = KernelShapExplainer(model, X, n_samples=30, random_state=0).explain(X[0])
+    assert set(seen) == {np.dtype(np.float64)}
+    np.testing.assert_allclose(declared.values, plain.values, rtol=1e-6, atol=1e-6)
