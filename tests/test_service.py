@@ -164,7 +164,7 @@ def test_a_token_guards_every_route_but_health(service):
     svc = service(token="s3cret-token")
     assert svc.client.get("/healthz").status_code == 200
     assert svc.client.get("/readyz").status_code == 200
-    for path in ("/v1/models", "/metrics", "/openapi.json", "/v1/jobs"):
+    for path in ("/v1/models", "/metrics", "/openapi.json", "/v1/jobs", "/no/such/route"):
         response = svc.client.get(path)
         assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
         assert "a bearer token is required" in response.json()["error"]["message"]
@@ -173,6 +173,8 @@ def test_a_token_guards_every_route_but_health(service):
     assert "s3cret" not in wrong.text
     assert svc.client.get("/v1/models", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
     assert "s3cret" not in repr(svc.app.state.service.config)
+    metrics = svc.client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"}).text
+    assert 'route="unmatched",method="GET",status="401"' in metrics and "/no/such/route" not in metrics
 
 
 def test_a_model_server_that_is_down(service, iris):

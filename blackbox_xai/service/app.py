@@ -98,8 +98,8 @@ class _Guard:
         try:
             await self._checked(scope, receive, send_and_note)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or ("unknown" if status.get("code") == 404 else scope["path"])
+            # a route's template, never the raw path: clients must not choose the metrics' labels
+            path = getattr(scope.get("route"), "path", None) or "unmatched"
             service.metrics.observe(path, scope["method"], status.get("code", 500), time.perf_counter() - start)
 
     async def _checked(self, scope, receive, send):
@@ -112,9 +112,8 @@ class _Guard:
                 why = "a bearer token is required" if not given else "the bearer token is wrong"
                 return await _send_error(send, 401, f"{why} (Authorization: Bearer <token>)",
                                          {"WWW-Authenticate": "Bearer"})
-        limit = (service.config.limits.max_upload_bytes if scope["path"].rstrip("/") == "/v1/jobs"
-                 else service.config.limits.max_body_bytes)
-        name = "max_upload_bytes" if limit == service.config.limits.max_upload_bytes else "max_body_bytes"
+        name = "max_upload_bytes" if scope["path"].rstrip("/") == "/v1/jobs" else "max_body_bytes"
+        limit = getattr(service.config.limits, name)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return await _send_error(send, 413, f"the request body has {int(declared)} bytes, over the limit of {limit} bytes ({name})")
