@@ -216,3 +216,10 @@ def test_lime_on_a_regressor_needs_no_mode(wine):
     result = LimeExplainer(reg, rows, num_features=3, random_state=0, n_samples=500).explain(rows.iloc[0])
     assert result.target == 0 and result.output == pytest.approx(float(reg.predict(rows.iloc[[0]])[0]))
     assert len(result.as_list()) == 3 and all(name in rows.columns for name, _ in result.as_list())
+
+
+def test_feature_names_are_for_the_columns_of_a_row():
+    image = np.random.default_rng(0).random((1, 4, 4))
+    with pytest.raises(ValueError, match=r"shape \(1, 4, 4\): names are for the columns of a row"):
+        KernelShapExplainer(lambda b: b.reshape(len(b), -1).sum(axis=1), np.zeros((1, 4, 4)),
+                            feature_names=["a", "b"], n_samples=20).explain(image)

@@ -93,17 +93,21 @@ class Explainer(ParamsMixin):
         names = self._feature_names(names_of_input)
         if names is None:
             return
+        explicit = getattr(self, "feature_names", None) is not None
         for r in results:
-            if isinstance(r, SISCollection) and np.ndim(r.x) == 1 and np.size(r.x) == len(names) \
-                    and r.group_ids is None:
-                r.feature_names = list(names)
-            elif isinstance(r, Attribution) and r.feature_names is None and r.group_ids is None \
-                    and np.ndim(r.x) == 1 and r.values.shape[0] == len(names):
-                r.feature_names = list(names)
-            elif isinstance(r, Attribution) and getattr(self, "feature_names", None) is not None \
-                    and r.values.shape[0] != len(names):
+            if isinstance(r.x, str):
+                continue  # text: the words are the features' names
+            tabular = np.ndim(r.x) == 1 and r.group_ids is None
+            if explicit and (not tabular or np.size(r.x) != len(names)):
                 raise ValueError(f"feature_names has {len(names)} names but the input has "
-                                 f"{r.values.shape[0]} features")
+                                 + (f"{np.size(r.x)} features" if np.ndim(r.x) == 1 and r.group_ids is None
+                                    else f"shape {np.shape(r.x)}: names are for the columns of a row"))
+            if not tabular or np.size(r.x) != len(names):
+                continue
+            if isinstance(r, SISCollection):
+                r.feature_names = list(names)
+            elif isinstance(r, Attribution) and r.feature_names is None and r.values.shape[0] == len(names):
+                r.feature_names = list(names)
 
     # -- for subclasses ------------------------------------------------------------------------
     def _check_inputs(self, x, name, batch=False):
