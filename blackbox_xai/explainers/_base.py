@@ -43,6 +43,7 @@ class Explainer(ParamsMixin):
         self._validate_params()
         names = _labels_of(x, "columns")
         X = self._check_inputs(x, "x")
+        self._check_names(X)
         per_row = {k: None if v is None else [v] for k, v in options.items()}
         results = self._explain(X, [target], ["x"], **per_row)
         self._name_features(results, names)
@@ -57,6 +58,7 @@ class Explainer(ParamsMixin):
         self._validate_params()
         names, index = _labels_of(X, "columns"), _labels_of(X, "index")
         X = self._check_inputs(X, "X", batch=True)
+        self._check_names(X)
         if labels is None:
             labels = [f"X[{i}]" for i in range(len(X))]
         elif isinstance(labels, str) or len(labels) != len(X):
@@ -87,21 +89,27 @@ class Explainer(ParamsMixin):
         names = getattr(model, "feature_names_in_", None)
         return None if names is None else [str(n) for n in names]
 
+    def _check_names(self, X):
+        """An explicit ``feature_names`` must name the columns of rows, before any work is done."""
+        names = getattr(self, "feature_names", None)
+        if names is None or not isinstance(X, np.ndarray):  # text: the words name themselves
+            return
+        if X.ndim != 2:
+            raise ValueError(f"feature_names has {len(names)} names but the input has shape {X.shape[1:]}: "
+                             "names are for the columns of a row")
+        if X.shape[1] != len(names):
+            raise ValueError(f"feature_names has {len(names)} names but the input has {X.shape[1]} features")
+
     def _name_features(self, results, names_of_input):
         """Give each tabular result (an attribution with one value per column of a 1-D input, a
         SIS collection of a 1-D input) its features' names."""
         names = self._feature_names(names_of_input)
         if names is None:
             return
-        explicit = getattr(self, "feature_names", None) is not None
         for r in results:
             if isinstance(r.x, str):
                 continue  # text: the words are the features' names
             tabular = np.ndim(r.x) == 1 and r.group_ids is None
-            if explicit and (not tabular or np.size(r.x) != len(names)):
-                raise ValueError(f"feature_names has {len(names)} names but the input has "
-                                 + (f"{np.size(r.x)} features" if np.ndim(r.x) == 1 and r.group_ids is None
-                                    else f"shape {np.shape(r.x)}: names are for the columns of a row"))
             if not tabular or np.size(r.x) != len(names):
                 continue
             if isinstance(r, SISCollection):
