@@ -526,3 +526,30 @@ def test_an_unexpected_failure_is_a_500_in_the_documented_form(service, iris):
 def test_no_page_that_needs_the_internet(service):
     svc = service()
     assert svc.client.get("/docs").status_code == 404 and svc.client.get("/redoc").status_code == 404
+
+
+def test_a_job_whose_model_cannot_be_loaded_fails_with_the_reason(iris, tmp_path):
+    from blackbox_xai.service.jobs import JobManager
+
+    broken = ModelEntry("clf", str(tmp_path / "missing.joblib"))  # the worker cannot load it
+    manager = JobManager(tmp_path / "jobs", {"clf": broken}, poll_s=0.05)
+    try:
+        job_id = manager.submit("clf", "occlusion", {"window": [1]}, iris[1][:4])
+        deadline = time.monotonic() + 60
+        while manager.status(job_id)["state"] not in ("done", "failed"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        status = manager.status(job_id)
+    finally:
+        manager.close()
+    assert status["state"] == "failed" and "missing.joblib: no such file" in status["error"]
+    assert (tmp_path / "jobs" / job_id / "worker.log").exists()
+
+
+def test_a_worker_that_dies_without_a_word_is_reported_with_its_log(tmp_path):
+    from blackbox_xai.service.jobs import _last_line
+
+    log = tmp_path / "worker.log"
+    assert _last_line(log) is None
+    log.write_text("starting\nFatal Python error: Segmentation fault\n\n")
+    assert _last_line(log) == "Fatal Python error: Segmentation fault"

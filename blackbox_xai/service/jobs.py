@@ -8,6 +8,7 @@ Layout of ``jobs_dir/<job id>/``::
     rows.npy       the rows to explain
     out/           the job folder of :func:`blackbox_xai.run_job`
     worker.pid     the process running it, while it runs
+    worker.log     what its worker processes wrote on stderr (Ray's and the model's messages)
     state.json     written when the job ends: done, failed (with the error) or cancelled
 
 A job without ``state.json`` is not finished: a (re)started service queues it, and its worker
@@ -227,8 +228,10 @@ class JobManager:
                     from blackbox_xai.service.job_worker import write_state
 
                     how = f"signal {-code}" if code < 0 else f"exit code {code}"
+                    last = _last_line(os.path.join(self.jobs_dir, job_id, "worker.log"))
                     write_state(os.path.join(self.jobs_dir, job_id), "failed",
-                                error=f"the job's worker process ended ({how}) before the job was done")
+                                error=f"the job's worker process ended ({how}) before the job was done"
+                                + (f"; its last words: {last}" if last else ""))
             waiting = [j for j in self.ids() if j not in self._procs and self._final(j) is None]
             for job_id in waiting[: max(0, self.max_running - len(self._procs))]:
                 self._start(job_id)
@@ -243,9 +246,10 @@ class JobManager:
             write_state(folder, "failed", error=f"model {request['model']!r} is no longer configured")
             return
         spec = {**entry.spec(), "workers": self.workers}
-        proc = subprocess.Popen([sys.executable, "-m", "blackbox_xai.service.job_worker", folder],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None)
+        with open(os.path.join(folder, "worker.log"), "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "blackbox_xai.service.job_worker", folder],
+                                    stdin=subprocess.PIPE, stdout=log, stderr=log,
+                                    preexec_fn=die_with_parent if sys.platform.startswith("linux") else None)
         proc.stdin.write(json.dumps(spec).encode())
         proc.stdin.close()
         with open(os.path.join(folder, "worker.pid"), "w") as fh:
@@ -270,6 +274,17 @@ class JobManager:
             if self._runner is not None:
                 self._runner.close()
                 self._runner = None
+
+
+def _last_line(path, limit=4096):
+    """The last non-empty line of a log file (its last ``limit`` bytes), or None."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.path.getsize(path) - limit))
+            lines = [line.strip() for line in fh.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return None
+    return lines[-1][:500] if lines else None
 
 
 def _stop(proc, grace=5.0):
