@@ -114,7 +114,7 @@ class Constraint:
     outside it for generated tests."""
 
     def accepts(self, value) -> bool:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement accepts(value)")
 
     def counterexamples(self) -> list:
         return []

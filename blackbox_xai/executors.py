@@ -73,7 +73,7 @@ class Executor:
         self.close()
 
     def map(self, model, masker, chunks):  # pragma: no cover - interface
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement map(model, masker, chunks)")
 
     def run(self, model, fn, tasks):
         """Yield ``fn(model, *task)`` for each task, in order, computed where the model is held.

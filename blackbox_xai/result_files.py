@@ -32,11 +32,11 @@ class ResultFormat:
     class's ``_state()`` and ``_from_state(meta, arrays)``."""
 
     def _state(self):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _state() -> (meta, arrays)")
 
     @classmethod
     def _from_state(cls, meta, arrays):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{cls.__name__} must implement _from_state(meta, arrays)")
 
     def save(self, path) -> str:
         """Write to ``path`` (``.npz`` appended if missing), atomically: a reader sees the old file

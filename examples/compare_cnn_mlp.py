@@ -32,10 +32,10 @@ from blackbox_xai.analysis.report import save_comparison, write_report  # noqa: 
 from blackbox_xai.explainers import SISExplainer  # noqa: E402
 from blackbox_xai.features import BackgroundMean  # noqa: E402
 
-# per dataset: the class explained, images per model, training epochs and images, DBSCAN eps
-DEFAULTS = {"digits": {"label": 4, "n_per_model": None, "epochs": 8, "train_size": None, "eps": 0.08},
-            "fashion-mnist": {"label": 9, "n_per_model": 200, "epochs": 8, "train_size": None, "eps": 0.12},
-            "idx": {"label": 4, "n_per_model": 200, "epochs": 8, "train_size": None, "eps": 0.12}}
+# per dataset: the class explained, images per model, DBSCAN eps
+DEFAULTS = {"digits": {"label": 4, "n_per_model": None, "eps": 0.08},
+            "fashion-mnist": {"label": 9, "n_per_model": 200, "eps": 0.12},
+            "idx": {"label": 4, "n_per_model": 200, "eps": 0.12}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="DBSCAN eps, energy distance with coordinates in [0, 1] (default 0.08 for digits, "
                         "0.12 otherwise)")
     parser.add_argument("--min-samples", type=int, default=3, help="DBSCAN min_samples (default 3)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs for both models (default 8)")
+    parser.add_argument("--epochs", type=int, default=8, help="training epochs for both models (default 8)")
     parser.add_argument("--train-size", type=int, default=None, help="train on the first N training images "
                         "(default: all)")
     parser.add_argument("--executor", default=None, choices=("serial", "ray"),
@@ -70,7 +70,7 @@ def _setting(args, name):
     return DEFAULTS[args.dataset][name] if value is None else value
 
 
-def _caveats(args, description):
+def _caveats(args):
     caveats = []
     if args.dataset == "digits":
         caveats.append("upsampled 8x8 digits are blurry 3.5-pixel blocks, not MNIST: run with "
@@ -96,10 +96,9 @@ def run(args) -> dict:
     os.makedirs(args.out, exist_ok=True)
     print(f"loading {args.dataset} ...", file=sys.stderr, flush=True)
     X_train, y_train, X_test, y_test, class_names, description = load_study_data(args.dataset, args.data_dir)
-    train_size = _setting(args, "train_size")
-    if train_size:
-        X_train, y_train = X_train[:train_size], y_train[:train_size]
-    epochs = _setting(args, "epochs")
+    if args.train_size:
+        X_train, y_train = X_train[:args.train_size], y_train[:args.train_size]
+    epochs = args.epochs
     nets = make_models()
     summary = {"dataset": args.dataset, "data": description, "threshold": args.threshold,
                "mode": "exact" if args.full else args.mode, "eps": args.eps, "min_samples": args.min_samples,
@@ -116,7 +115,7 @@ def run(args) -> dict:
     explainer = SISExplainer(None, args.threshold, masked_value=BackgroundMean(X_train),
                              mode="exact" if args.full else args.mode, executor=args.executor)
     labels = range(len(class_names)) if args.full else [_setting(args, "label")]
-    caveats = _caveats(args, description)
+    caveats = _caveats(args)
     for label in labels:
         summary["classes"].append(_one_class(args, label, class_names[label], X_test[y_test == label], models,
                                              explainer, caveats))

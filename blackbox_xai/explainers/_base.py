@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from blackbox_xai._params import ParamsMixin
+from blackbox_xai.adapters import SklearnModel
 from blackbox_xai._validation import broadcast_targets, check_array
 from blackbox_xai.engine import DEFAULT_MEMORY_BUDGET, Engine
 from blackbox_xai.explanation import Attribution, Explanations, SISCollection
@@ -81,8 +82,6 @@ class Explainer(ParamsMixin):
             names = _labels_of(getattr(self, attribute, None), "columns")
             if names is not None:
                 return names
-        from blackbox_xai.adapters import SklearnModel
-
         model = getattr(self.model, "__self__", self.model)  # a bound clf.predict_proba
         if isinstance(model, SklearnModel):
             model = model.estimator
@@ -133,7 +132,7 @@ class Explainer(ParamsMixin):
                       memory_budget=self.memory_budget, progress=self.progress)
 
     def _explain(self, X, targets, labels, **options):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _explain(X, targets, labels)")
 
     @staticmethod
     def _group_info(space):

@@ -61,7 +61,7 @@ class WeightedRidge:
     """
 
     def __init__(self, Z, weights, alpha):
-        self.Z, self.alpha = Z, alpha
+        self.Z, self.alpha, self.weights = Z, alpha, weights
         self._p = weights / weights.sum()
         self._sw = np.sqrt(weights)[:, None]
         self._z_mean = self._p @ Z
@@ -69,6 +69,10 @@ class WeightedRidge:
         self._zw *= self._sw  # centred and weighted
         if alpha > 0:
             self._system = self._zw.T @ self._zw + alpha * np.eye(Z.shape[1])
+
+    def on_columns(self, columns) -> "WeightedRidge":
+        """The same regression on some columns of ``Z`` only (same weights and penalty)."""
+        return WeightedRidge(self.Z[:, columns], self.weights, self.alpha)
 
     def fit(self, y):
         """``coef`` (M, K), ``intercept`` (K,), ``score`` (K,): the weighted R^2, for ``y`` (n, K)."""
@@ -308,8 +312,7 @@ class LimeExplainer(Explainer):
             if self.num_features is not None and self.num_features < coef.shape[0]:
                 # lime's num_features: keep the largest weights, refit on those features alone
                 used = np.sort(np.argsort(-np.abs(coef).max(axis=1), kind="stable")[: self.num_features])
-                weights = ridge._sw[:, 0] ** 2
-                kept, intercept, score = WeightedRidge(ridge.Z[:, used], weights, run.alpha).fit(y)
+                kept, intercept, score = ridge.on_columns(used).fit(y)
                 coef = np.zeros_like(coef)
                 coef[used] = kept
         local = intercept + ridge.Z[0] @ coef

@@ -43,37 +43,28 @@ from blackbox_xai.service.metrics import Metrics
 
 OPEN_ROUTES = ("/healthz", "/readyz")
 
-_EXPLAIN_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": {
-        "type": "object", "required": ["instances", "method"],
-        "properties": {
-            "instances": {"type": "array", "description": "inputs: nested lists of numbers (strings for text LIME)"},
-            "method": {"type": "string", "enum": list(METHODS)},
-            "parameters": {"type": "object", "description": "the explainer's parameters (e.g. threshold, n_samples)"},
-        }}}},
-}
-_V2_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": {
-        "type": "object", "required": ["inputs", "parameters"],
-        "properties": {
-            "inputs": {"type": "array", "description": "one tensor: {name, shape, datatype, data}; rows on axis 0"},
-            "parameters": {"type": "object", "description": "method and the explainer's parameters"},
-        }}}},
-}
-_JOB_BODY = {
-    "required": True,
-    "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["model", "method", "data"],
-        "properties": {
-            "model": {"type": "string"}, "method": {"type": "string", "enum": list(METHODS)},
-            "parameters": {"type": "string", "description": "JSON object of the explainer's parameters"},
-            "shard_size": {"type": "integer", "default": 64},
-            "on_error": {"type": "string", "enum": ["raise", "record"], "default": "raise"},
-            "data": {"type": "string", "format": "binary", "description": "rows: .npy, or Parquet (numeric columns)"},
-        }}}},
-}
+def _body(media_type, required, **properties):
+    """An OpenAPI request body: an object of ``properties`` sent as ``media_type``."""
+    schema = {"type": "object", "required": list(required), "properties": properties}
+    return {"required": True, "content": {media_type: {"schema": schema}}}
+
+
+_EXPLAIN_BODY = _body(
+    "application/json", ["instances", "method"],
+    instances={"type": "array", "description": "inputs: nested lists of numbers (strings for text LIME)"},
+    method={"type": "string", "enum": list(METHODS)},
+    parameters={"type": "object", "description": "the explainer's parameters (e.g. threshold, n_samples)"})
+_V2_BODY = _body(
+    "application/json", ["inputs", "parameters"],
+    inputs={"type": "array", "description": "one tensor: {name, shape, datatype, data}; rows on axis 0"},
+    parameters={"type": "object", "description": "method and the explainer's parameters"})
+_JOB_BODY = _body(
+    "multipart/form-data", ["model", "method", "data"],
+    model={"type": "string"}, method={"type": "string", "enum": list(METHODS)},
+    parameters={"type": "string", "description": "JSON object of the explainer's parameters"},
+    shard_size={"type": "integer", "default": 64},
+    on_error={"type": "string", "enum": ["raise", "record"], "default": "raise"},
+    data={"type": "string", "format": "binary", "description": "rows: .npy, or Parquet (numeric columns)"})
 
 
 class _Guard:

@@ -66,13 +66,15 @@ def explainer_params(method, parameters, defaults):
 
 
 def build_explainer(method, parameters, defaults, model):
+    """``(explainer, params)``: the explainer for ``model``, every value checked (422 otherwise),
+    and the keyword arguments it was made with."""
     cls, params = explainer_params(method, parameters, defaults)
     try:
         explainer = cls(model, **params)
         explainer._validate_params()
     except (ValueError, TypeError) as exc:
         raise RequestError(422, str(exc)) from None
-    return explainer
+    return explainer, params
 
 
 def _instances(body, limits, text):
@@ -109,7 +111,7 @@ def explain_request(entry, model, body, limits, deadline):
         raise RequestError(422, f"unknown fields {sorted(unknown)}; a request has instances, method, parameters")
     method = body.get("method")
     budget = BudgetedModel(model, max_evaluations=limits.max_evaluations, deadline=deadline)
-    explainer = build_explainer(method, body.get("parameters") or {}, entry.defaults, budget)
+    explainer, _ = build_explainer(method, body.get("parameters") or {}, entry.defaults, budget)
     text = method == "lime" and explainer.mode == "text"
     rows, errors = _instances(body, limits, text)
     answers = [None] * len(rows)

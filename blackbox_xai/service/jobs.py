@@ -32,7 +32,7 @@ import numpy as np
 
 from blackbox_xai.jobs import job_status, load_results, load_table
 from blackbox_xai.result_files import array_to_json
-from blackbox_xai.service.explain import RequestError, build_explainer, explainer_params
+from blackbox_xai.service.explain import RequestError, build_explainer
 
 FINAL = ("done", "failed", "cancelled")
 
@@ -60,8 +60,7 @@ class JobManager:
             raise RequestError(422, "a job needs the fields model and method")
         if model not in self.models:
             raise RequestError(404, f"no model named {model!r}; this service has {sorted(self.models)}")
-        build_explainer(method, parameters, self.models[model].defaults, None)  # a wrong value: 422 now
-        _, params = explainer_params(method, parameters, self.models[model].defaults)
+        _, params = build_explainer(method, parameters, self.models[model].defaults, None)  # a wrong value: 422 now
         if on_error not in ("raise", "record"):
             raise RequestError(422, f"on_error must be 'raise' or 'record', got {on_error!r}")
         if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
