@@ -183,6 +183,7 @@ class BackgroundMasker(Masker):
     """
 
     _values = ("X", "masked", "background")
+    block_bytes = 512 * 2**10  # model input built per pass: stays in a core's L2 cache
 
     def __init__(self, X, background, weights, space: FeatureSpace, relabel=None):
         super().__init__(X, background[0], space)
@@ -210,38 +211,52 @@ class BackgroundMasker(Masker):
         """``where(keep, x, b)`` for every mask and background row ``b``, as bit operations on the
         values' binary representation: ``b ^ ((x ^ b) & keep)`` is exact (every value is copied,
         never computed) and runs about twice as fast as a masked copy with a broadcast mask.
-        Rows are laid out group by group, then entry by entry, then background row by row."""
+
+        Rows are laid out group by group, then entry by entry, then background row by row: a
+        group's rows cycle through its few background rows, which tree ensembles evaluate 10-15%
+        faster than rows cycling through every group's (entry by entry, then background row)."""
         n, p = len(rows), self.X.shape[1]
         flat = self._flat_out(n * len(self.background), out)
         one = n and rows[0] == rows[-1] and np.all(rows == rows[0])  # one input: x ^ b once
         x = _uint_view(self.X[rows[0]] if one else self.X[rows])  # (P,) or (n, P)
-        # every group's kept positions at once, as all-ones / all-zeros words, group by group
-        # (G, n, P): each group's pass then reads its own contiguous block (laid out (n, G, P), the
-        # G passes read every cache line of all groups' words: twice the build time at G = 8)
+        # the kept features as all-ones / all-zeros words (0 - 1: all ones), then each group's kept
+        # positions, group by group (G, n, P), each C-contiguous (gathering the booleans of all
+        # groups at once gives a transposed layout, which the conversion reads three times slower)
         kept = np.asarray(masks, dtype=bool)
-        kept = self._keep(kept)[None] if self.relabel is None else kept[:, self._relabel_positions].transpose(1, 0, 2)
+        if self.relabel is None:
+            kept = self._keep(kept)
         word = np.dtype(f"u{flat.itemsize}")
-        keeps = np.empty(kept.shape, dtype=word)
-        np.subtract(word.type(0), kept.view(np.uint8), out=keeps, dtype=word, casting="unsafe")  # 0 - 1: all ones
-        repeats = {}
+        words = np.empty(kept.shape, dtype=word)
+        np.subtract(word.type(0), kept.view(np.uint8), out=words, dtype=word, casting="unsafe")
+        if self.relabel is None:
+            keeps = words[None]
+        else:
+            keeps = np.empty((self.n_groups, n, p), dtype=word)
+            for g, positions in enumerate(self._relabel_positions):
+                np.take(words, positions, axis=1, out=keeps[g], mode="clip")
         for g, (a, b) in enumerate(zip(self._bounds[:-1], self._bounds[1:])):
             k = b - a
-            if k not in repeats:
-                repeats[k] = np.repeat(np.arange(n), k)
-            # each entry's keep words copied once per background row first: the operations below
-            # then run over whole (k, P) blocks, where an (n, 1, P) operand broadcast over the k
-            # rows would be applied P values at a time
-            bits = _uint_view(flat[n * a: n * b])
-            _gather(keeps[g], repeats[k], bits)
-            blocks = bits.reshape(n, k, p)
+            blocks = _uint_view(flat[n * a: n * b]).reshape(n, k, p)
             background = _uint_view(self.background[a:b])
-            if one:  # b ^ ((x ^ b) & keep)
-                np.bitwise_and(blocks, x ^ background, out=blocks)
-                np.bitwise_xor(blocks, background, out=blocks)
-            else:  # (b & ~keep) ^ (x & keep), x one per entry (broadcast: one slow pass of three)
-                np.bitwise_and(blocks, background, out=blocks)
-                np.bitwise_xor(blocks, background, out=blocks)
-                np.bitwise_xor(blocks, (x & keeps[g])[:, None, :], out=blocks)
+            x_bg = x ^ background if one else None
+            # a cache-sized block of entries at a time: its three passes then run in cache
+            # (about twice as fast as each pass over the whole batch at one group)
+            step = max(1, self.block_bytes // (k * p * flat.itemsize))
+            repeats = np.repeat(np.arange(min(step, n)), k)
+            for s in range(0, n, step):
+                e = min(s + step, n)
+                block = blocks[s:e]
+                # each entry's keep words copied once per background row first: the operations
+                # below then run over whole (k, P) blocks, where an (n, 1, P) operand broadcast
+                # over the k rows would be applied P values at a time
+                _gather(keeps[g, s:e], repeats[: (e - s) * k], block.reshape(-1, p))
+                if one:  # b ^ ((x ^ b) & keep)
+                    np.bitwise_and(block, x_bg, out=block)
+                    np.bitwise_xor(block, background, out=block)
+                else:  # (b & ~keep) ^ (x & keep), x one per entry
+                    np.bitwise_and(block, background, out=block)
+                    np.bitwise_xor(block, background, out=block)
+                    np.bitwise_xor(block, (x[s:e] & keeps[g, s:e])[:, None, :], out=block)
         return flat.reshape((n * len(self.background),) + self.input_shape)
 
     def reduce(self, outputs) -> np.ndarray:

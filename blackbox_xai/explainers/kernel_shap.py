@@ -26,6 +26,7 @@ combined as if the groups' errors were independent; enumerated coalitions contri
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 from blackbox_xai._blas import single_blas_thread
 from blackbox_xai._validation import (
@@ -53,7 +54,7 @@ LINKS = ("identity", "logit")
 _LOGIT_EPS = 1e-12
 
 
-def solve_shapley_regression(masks, weights, y, delta):
+def solve_shapley_regression(masks, weights, y, delta, *, paired=False):
     """Constrained weighted least squares of KernelSHAP.
 
     Parameters
@@ -64,6 +65,11 @@ def solve_shapley_regression(masks, weights, y, delta):
         ``v(z) - v(0)`` per coalition.
     delta : (K,)
         ``v(1) - v(0)``; the values sum to it exactly.
+    paired : bool
+        Every coalition's complement is among ``masks`` with the same weight (true of a
+        :class:`~blackbox_xai.explainers.coalitions.CoalitionPlan`). The design row of a
+        complement is the opposite of its coalition's, so the normal matrix is twice that of the
+        coalitions without the last feature: half the work.
 
     Returns
     -------
@@ -71,21 +77,29 @@ def solve_shapley_regression(masks, weights, y, delta):
     design : (n, M-1), residuals : (n, K), gram_inv : (M-1, M-1)
         What :func:`sandwich_std_errors` needs.
     """
-    z = masks.astype(np.float64)
-    design = z[:, :-1] - z[:, -1:]
-    response = y - z[:, -1:] * delta
-    weighted = design * weights[:, None]
-    gram = weighted.T @ design
+    last = masks[:, -1:]
+    design = np.subtract(masks[:, :-1], last, dtype=np.float64)
+    response = y - last * delta
+    if paired:
+        half = ~masks[:, -1]
+        rows = design[half]  # 0/1: the last feature is out
+        gram = 2.0 * ((rows * weights[half, None]).T @ rows)
+    else:
+        gram = (design * weights[:, None]).T @ design
     try:
-        gram_inv = np.linalg.inv(gram)
-        if not np.all(np.isfinite(gram_inv)) or np.linalg.cond(gram) > 1e12:
+        # Cholesky: the normal matrix is symmetric positive definite unless the design is rank
+        # deficient; LAPACK's condition estimate from the factor is cheaper than an SVD
+        factor = scipy.linalg.cho_factor(gram, lower=True, check_finite=False)
+        rcond, info = scipy.linalg.lapack.dpocon(factor[0], np.abs(gram).sum(axis=0).max(), uplo="L")
+        if info != 0 or not rcond >= 1e-12:
             raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
         raise ValueError(
             f"{len(masks)} coalitions give a rank-deficient design for {masks.shape[1]} features; "
             f"raise n_samples (at least {2 * masks.shape[1]})"
         ) from None
-    theta = gram_inv @ (weighted.T @ response)
+    gram_inv = scipy.linalg.cho_solve(factor, np.eye(len(gram)), check_finite=False)
+    theta = gram_inv @ (design.T @ (response * weights[:, None]))
     phi = np.vstack([theta, delta - theta.sum(axis=0)])
     return phi, design, response - design @ theta, gram_inv
 
@@ -94,13 +108,14 @@ def sandwich_std_errors(plan, design, residuals, gram_inv) -> np.ndarray:
     """Standard errors (M, K) of the values: the sandwich (delta-method) variance of the
     regression, from the spread of the drawn pairs' influences within each stratum.
 
-    Draw ``d`` (coalitions ``a``, ``b`` with weight ``h`` each) moves the solution of output ``k``
-    by ``X[d, j, k] = h (E_a[d, j] r_a[d, k] + E_b[d, j] r_b[d, k])``, with ``E = design @ gram_inv``
-    (its last column: the sum over features, i.e. the eliminated feature's negative) and ``r`` the
-    residuals. The variance is ``sum_s n_s / (n_s - 1) sum_{d in s} (X_d - mean_s X)^2`` over the
-    strata; it is formed from sums of products (a few matrix products per stratum) instead of
-    the ``(draws, M, K)`` array of influences. A stratum of one draw is centred on the mean over
-    all draws.
+    Draw ``d`` (a coalition ``a`` and its complement ``b``, weight ``h`` each) moves the solution
+    of output ``k`` by ``X[d, j, k] = h (E_a[d, j] r_a[d, k] + E_b[d, j] r_b[d, k])
+    = h E_a[d, j] (r_a[d, k] - r_b[d, k])``, with ``E = design @ gram_inv`` (its last column: the
+    sum over features, i.e. the eliminated feature's negative; ``E_b = -E_a`` since a complement's
+    design row is the opposite) and ``r`` the residuals. The variance is
+    ``sum_s n_s / (n_s - 1) sum_{d in s} (X_d - mean_s X)^2`` over the strata; it is formed from
+    sums of products (a few matrix products per stratum) instead of the ``(draws, M, K)`` array of
+    influences. A stratum of one draw is centred on the mean over all draws.
     """
     n_draws = len(plan.draws_a)
     k = residuals.shape[1]
@@ -112,15 +127,15 @@ def sandwich_std_errors(plan, design, residuals, gram_inv) -> np.ndarray:
     a, b, strata = plan.draws_a[order], plan.draws_b[order], plan.draw_stratum[order]
     h = plan.draw_weights()[order][:, None]
     spread = np.hstack([gram_inv, gram_inv.sum(axis=1, keepdims=True)])
-    ea, eb = h * (design[a] @ spread), h * (design[b] @ spread)
-    ra, rb = residuals[a], residuals[b]
+    ea = h * (design[a] @ spread)
+    ra = residuals[a] - residuals[b]
     var = np.zeros((plan.n_features, k))
     sums, lone = np.zeros((plan.n_features, k)), []
     starts = np.flatnonzero(np.r_[True, strata[1:] != strata[:-1]])
     for s, e in zip(starts, np.r_[starts[1:], n_draws]):
-        xa, xb, ya, yb = ea[s:e], eb[s:e], ra[s:e], rb[s:e]
-        square = (xa * xa).T @ (ya * ya) + 2 * (xa * xb).T @ (ya * yb) + (xb * xb).T @ (yb * yb)
-        total = xa.T @ ya + xb.T @ yb
+        xa, ya = ea[s:e], ra[s:e]
+        square = (xa * xa).T @ (ya * ya)
+        total = xa.T @ ya
         sums += total
         if e - s > 1:
             var += (e - s) / (e - s - 1) * np.maximum(square - total * total / (e - s), 0.0)
@@ -396,7 +411,7 @@ class _Runs:
         y, delta = (v - self.base_g)[..., cols], (self.fx_g[i] - self.base_g)[:, cols]
         g, k = delta.shape
         psi, design, resid, gram_inv = solve_shapley_regression(plan.masks, weights, y.reshape(len(y), g * k),
-                                                                delta.ravel())
+                                                                delta.ravel(), paired=True)
         se = sandwich_std_errors(plan, design, resid, gram_inv)
         psi, se = psi.reshape(-1, g, k), se.reshape(-1, g, k)
         if self.relabel is None:
