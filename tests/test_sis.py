@@ -14,6 +14,7 @@ from blackbox_xai import (
     NoSISWarning,
     SISExplainer,
     ThreadExecutor,
+    as_model,
 )
 from blackbox_xai.executors import SerialExecutor
 from helpers import l2, total
@@ -214,6 +215,46 @@ def test_fast_mode_sis_sufficient_with_fewer_evaluations():
 def test_fast_mode_matches_exact_on_the_reference_collection():
     got = SISExplainer(l2, 1.0, mode="fast").explain([.9, .9, 10, 5])
     assert [s.indices.tolist() for s in got] == [[2], [3], [1, 0]]
+
+
+def _blocks(values, start):
+    """``(value before, value after)`` of each block of a fast backward selection (a run of
+    equal values longer than one)."""
+    out, before, i = [], start, 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[i]:
+            j += 1
+        if j > i:
+            out.append((before, values[i]))
+        before, i = values[j], j + 1
+    return out
+
+
+def test_fast_mode_blocks_keep_half_the_log_odds_margin_of_probabilities():
+    """A confident probability saturates: a block judged on the probability margin can spend
+    most of the log-odds margin at once (here the first block, 8 of 64 features, takes f from
+    log-odds 20 to 8.8, p = 0.99985). With output_kind="probability" every block keeps at least
+    half of the log-odds margin; judged as a plain score, some block does not."""
+    weights = np.full(64, 1.4)
+
+    def f(batch):
+        p = 1 / (1 + np.exp(-(batch @ weights - 69.6)))
+        return np.stack([1 - p, p], axis=1)
+
+    x, threshold = np.ones(64), 0.9
+
+    def logit_margin(p):
+        return np.log(p / (1 - p)) - np.log(threshold / (1 - threshold))
+
+    kept_half = {}
+    for kind in ("probability", "score"):
+        got = SISExplainer(as_model(f, output_kind=kind), threshold, target=1, mode="fast").explain(x)
+        assert all(s.sufficient for s in got)
+        blocks = _blocks(got[0].values, f(x[None])[0, 1])
+        assert len(blocks) >= 2
+        kept_half[kind] = all(logit_margin(after) >= logit_margin(before) / 2 - 1e-9 for before, after in blocks)
+    assert kept_half == {"probability": True, "score": False}
 
 
 # --- real models: the headline use ------------------------------------------------------------

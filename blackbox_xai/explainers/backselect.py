@@ -98,52 +98,76 @@ def backselect_exact(engine, masker, rows, states, targets, labels):
     return [(order[i, :r[i]], values[i, :r[i]]) for i in range(n)], r * (r + 1) // 2
 
 
-def backselect_fast(state, target, threshold):
+_EPS = 1e-12
+
+
+def margin(value, threshold, log_odds=False) -> float:
+    """How far ``value`` lies above ``threshold``: in log-odds with ``log_odds`` (probabilities,
+    clipped to [1e-12, 1 - 1e-12]), else as a plain difference."""
+    if not log_odds:
+        return float(value - threshold)
+    v, t = np.clip([value, threshold], _EPS, 1 - _EPS)
+    return float(np.log(v / (1 - v)) - np.log(t / (1 - t)))
+
+
+BLOCK_FRACTION = 8  # fast mode removes at most this fraction of the remaining features at once
+
+
+def backselect_fast(state, target, threshold, value, log_odds=False):
     """Generator: backward selection that removes blocks of features while far above threshold.
 
     Each step scores every single-feature removal (as exact mode does), ranks the features by how
-    little their removal lowers f, and tries to remove the top ``k`` at once: the block is kept
-    only if f stays ``>= threshold`` after it (one extra evaluation), else ``k`` is halved. Once
-    even two features cannot go together, the rest proceeds one feature per step, exactly as in
-    exact mode. Features of one block share the value measured after the block.
+    little their removal lowers f, and tries to remove the top ``k`` at once (at most an eighth of
+    the remaining features): the block is kept only if it leaves at least half of the current
+    margin above the threshold (one extra evaluation), else ``k`` is halved; when not even two
+    features can go together, the top one goes alone. The next step starts from the size that
+    went through (at least two). Features of one block share the value measured after the block.
+
+    ``value`` is f at ``state``. With ``log_odds`` (a probability) the margin is measured in
+    log-odds: a confident class's probability saturates near 1, where a block that costs most of
+    the log-odds margin barely moves the probability. Measured on 28x28 digits
+    (benchmarks/sis_bench.py), blocks of up to half the features kept while f stayed above the
+    threshold left first SIS up to 1.6x (sklearn MLP) and 1.9x (torch CNN) the size of exact
+    mode's; these rules keep them within about 1.25x at 30-200x fewer evaluations.
     """
     state = state.copy()
     remaining = np.flatnonzero(state)
     order, values = [], []
-    k = max(1, len(remaining) // 2)
+    k = len(remaining) // BLOCK_FRACTION
     while len(remaining):
         scores = (yield Removals(state))[:, target]
         ranked = np.argsort(-scores, kind="stable")  # ties -> lowest feature index first
         taken, taken_values = ranked[:1], scores[ranked[:1]]
-        size = min(k, len(remaining) // 2)
-        while k > 1 and size >= 2:
+        size = min(k, len(remaining) // BLOCK_FRACTION)
+        keep = margin(value, threshold, log_odds) / 2
+        while size >= 2:
             trial = state.copy()
             trial[remaining[ranked[:size]]] = False
             after = (yield trial[None, :])[0, target]
-            if after >= threshold:
+            if after >= threshold and margin(after, threshold, log_odds) >= keep:
                 taken, taken_values = ranked[:size], np.full(size, after)
                 break
             size //= 2
-        else:
-            k = 1  # near the threshold: single features from here on
-        if len(taken) > 1:
-            k = len(taken)
+        k = max(2, len(taken))
         features = remaining[taken]
         order.extend(features)
         values.extend(taken_values)
+        value = taken_values[-1]
         state[features] = False
         remaining = np.delete(remaining, taken)
     return np.asarray(order, dtype=np.intp), np.asarray(values, dtype=float)
 
 
-def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, label, notes):
+def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, label, notes, log_odds=False):
     """Generator: the disjoint SIS collection of one input.
 
     Yields feature masks ``(n, M)`` (receives outputs ``(n, K)``), :class:`Removals` and
     :class:`Backselect` requests; returns ``(target, items, reason)`` with items
     ``(features, order, values, score)`` and ``reason`` why no SIS was found (None when some
     were). Warnings are appended to ``notes`` as ``(message,
-    category)`` for the caller to raise (they may be found on a worker).
+    category)`` for the caller to raise (they may be found on a worker). ``log_odds``: the
+    outputs are probabilities (fast mode measures its margin in log-odds, see
+    :func:`backselect_fast`).
     """
     n_features = len(initial)
     probes = [np.ones(n_features, bool), np.zeros(n_features, bool)]
@@ -177,7 +201,7 @@ def sis_collection(initial, threshold, target, *, mode, if_masked_sufficient, la
         if mode == "exact":
             order, values = yield Backselect(current, target)
         else:
-            order, values = yield from backselect_fast(current, target, threshold)
+            order, values = yield from backselect_fast(current, target, threshold, f_current, log_odds)
         features = find_sis_from_backselect(order, values, threshold)
         sis_mask = np.zeros(n_features, bool)
         sis_mask[features] = True

@@ -69,8 +69,9 @@ class SISExplainer(Explainer):
         Rows per model call (default: the model's hint, else a memory budget).
     mode : {"exact", "fast"}
         "exact": the reference backward selection, ``r(r+1)/2`` evaluations for r features.
-        "fast": removes blocks of features while far above the threshold, single features near it;
-        far fewer evaluations, every SIS still re-verified.
+        "fast": removes blocks of features while far above the threshold (a block may use at most
+        half of the margin left, in log-odds when the model outputs probabilities), single
+        features near it; far fewer evaluations, every SIS still re-verified.
     executor : None, "serial", "threads", "ray" or Executor
         Where model calls run. With several workers, ``explain_batch`` explains parts of ``X`` on
         the workers (see the module docstring).
@@ -184,8 +185,8 @@ class SISExplainer(Explainer):
         targets = [self.target if t is None else t for t in targets]
         notes = []
         generators = [
-            sis_collection(starts[i], threshold, targets[i], mode=mode,
-                           if_masked_sufficient=if_sufficient, label=labels[i], notes=notes)
+            sis_collection(starts[i], threshold, targets[i], mode=mode, if_masked_sufficient=if_sufficient,
+                           label=labels[i], notes=notes, log_odds=model.output_kind == "probability")
             for i in range(len(X))
         ]
         results, n_evals = [None] * len(X), np.zeros(len(X), dtype=np.int64)
