@@ -300,12 +300,13 @@ class OffsetMasker(Masker):
         flat = self._flat_out(n, out)
         step = max(1, self.block_bytes // (8 * flat.shape[1]))
         scale = self.scale if self._identity else self.scale[self.feature_of_position]
+        one = n and rows[0] == rows[-1] and np.all(rows == rows[0])  # one input: x broadcast
         block = np.empty((min(step, n), flat.shape[1]))
         for a in range(0, n, step):
             b = min(a + step, n)
             z = offsets[a:b] if self._identity else offsets[a:b][:, self.feature_of_position]
             part = np.multiply(z, scale, out=block[:b - a])
-            part += self.X[rows[a:b]]
+            part += self.X[rows[0]] if one else self.X[rows[a:b]]
             flat[a:b] = part
         return flat.reshape((n,) + self.input_shape)
 
