@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import expit
 
 from blackbox_xai import (
     AdapterNote,
@@ -217,17 +218,17 @@ def test_fast_mode_matches_exact_on_the_reference_collection():
     assert [s.indices.tolist() for s in got] == [[2], [3], [1, 0]]
 
 
-def _blocks(values, start):
-    """``(value before, value after)`` of each block of a fast backward selection (a run of
+def _blocks(values):
+    """``(features removed before, after)`` of each block of a fast backward selection (a run of
     equal values longer than one)."""
-    out, before, i = [], start, 0
+    out, i = [], 0
     while i < len(values):
         j = i
         while j + 1 < len(values) and values[j + 1] == values[i]:
             j += 1
         if j > i:
-            out.append((before, values[i]))
-        before, i = values[j], j + 1
+            out.append((i, j + 1))
+        i = j + 1
     return out
 
 
@@ -236,25 +237,48 @@ def test_fast_mode_blocks_keep_half_the_log_odds_margin_of_probabilities():
     most of the log-odds margin at once (here the first block, 8 of 64 features, takes f from
     log-odds 20 to 8.8, p = 0.99985). With output_kind="probability" every block keeps at least
     half of the log-odds margin; judged as a plain score, some block does not."""
-    weights = np.full(64, 1.4)
+    weights, bias = np.full(64, 1.4), 69.6
 
     def f(batch):
-        p = 1 / (1 + np.exp(-(batch @ weights - 69.6)))
-        return np.stack([1 - p, p], axis=1)
+        z = batch @ weights - bias  # log-odds; both columns without rounding near 0 or 1
+        return np.stack([expit(-z), expit(z)], axis=1)
 
     x, threshold = np.ones(64), 0.9
 
-    def logit_margin(p):
-        return np.log(p / (1 - p)) - np.log(threshold / (1 - threshold))
+    def margin(removed):  # log-odds above the threshold's once `removed` features are masked
+        return 64 * 1.4 - bias - 1.4 * removed - np.log(threshold / (1 - threshold))
 
     kept_half = {}
     for kind in ("probability", "score"):
         got = SISExplainer(as_model(f, output_kind=kind), threshold, target=1, mode="fast").explain(x)
         assert all(s.sufficient for s in got)
-        blocks = _blocks(got[0].values, f(x[None])[0, 1])
+        blocks = _blocks(got[0].values)
         assert len(blocks) >= 2
-        kept_half[kind] = all(logit_margin(after) >= logit_margin(before) / 2 - 1e-9 for before, after in blocks)
+        kept_half[kind] = all(margin(after) >= margin(before) / 2 - 1e-9 for before, after in blocks)
     assert kept_half == {"probability": True, "score": False}
+
+
+def test_fast_mode_ranks_saturated_probabilities_by_the_other_classes():
+    """A softmax that reads exactly 1.0 for every single removal still orders them by the other
+    classes' probabilities: fast mode removes the weakest evidence first. Read as a plain score,
+    every removal ties and goes by feature index, strong features (listed first) before weak ones."""
+    weights = np.r_[np.full(20, 50.0), np.full(20, 5.0)]
+
+    def f(batch):
+        z = batch @ weights - 1013.0  # 87 for x: 37 or more after any single removal
+        return np.stack([expit(-z), expit(z)], axis=1)
+
+    x = np.ones(40)
+    singles = f(np.ones((40, 40)) - np.eye(40))[:, 1]
+    assert np.all(singles == 1.0)
+    smallest = [20 + 4, None]  # all 20 strong features and 4 weak ones reach log-odds 2.2
+    for kind in ("probability", "score"):
+        got = SISExplainer(as_model(f, output_kind=kind), 0.9, target=1, mode="fast").explain(x)
+        assert got[0].sufficient
+        smallest[1] = len(got[0].features)
+        if kind == "probability":
+            assert set(range(20)) <= set(got[0].features) and smallest[1] == smallest[0]
+    assert smallest[1] > smallest[0]
 
 
 # --- real models: the headline use ------------------------------------------------------------

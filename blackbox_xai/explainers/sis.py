@@ -71,7 +71,9 @@ class SISExplainer(Explainer):
         "exact": the reference backward selection, ``r(r+1)/2`` evaluations for r features.
         "fast": removes blocks of features while far above the threshold (a block may use at most
         half of the margin left, in log-odds when the model outputs probabilities), single
-        features near it; far fewer evaluations, every SIS still re-verified.
+        features near it; far fewer evaluations, every SIS still re-verified. For a model whose
+        ``output_kind`` is "probability" it ranks removals by log-odds, with ``1 - p`` summed
+        from the other classes, so that removals which all read p = 1.0 do not tie.
     executor : None, "serial", "threads", "ray" or Executor
         Where model calls run. With several workers, ``explain_batch`` explains parts of ``X`` on
         the workers (see the module docstring).
