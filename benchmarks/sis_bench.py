@@ -8,11 +8,12 @@ model call per backward-selection step. It is re-created here in `reference_styl
 lines, same algorithm and loop structure) and must return the same SIS as exact mode.
 
 Targets: exact mode >= 95% of its time inside the model on the CNN, and on the sklearn MLP
-within 10 points of a bare lockstep loop that returns the same SIS (measured in the same run); fast mode,
-on every input of a torch CNN and an sklearn MLP at 28x28: first SIS at most 1.2x the size of exact
-mode's, >= 20x fewer evaluations, every SIS sufficient (the distribution over inputs is printed).
+within 10 points of a bare lockstep loop that returns the same SIS (measured in the same run);
+fast mode, on every input of a torch CNN and an sklearn MLP at 28x28: first SIS at most 1.2x the
+size of exact mode's, >= 20x fewer evaluations, every SIS sufficient (the distribution over inputs
+is printed).
 
-    python benchmarks/sis_bench.py            # ~5 minutes on 2 cores
+    python benchmarks/sis_bench.py            # ~6 minutes on 2 cores
     python benchmarks/sis_bench.py --quick    # ~1 minute
 """
 from __future__ import annotations
