@@ -2,6 +2,7 @@
 what came."""
 from __future__ import annotations
 
+import abc
 import numbers
 
 import numpy as np
@@ -109,12 +110,13 @@ def seed_sequence(random_state) -> np.random.SeedSequence:
 # of constraints, any of which a value may satisfy (scikit-learn's parameter validation, small).
 # ``validate_params`` checks them in one place; the tests generate invalid values from the same
 # tables (``Constraint.counterexamples``).
-class Constraint:
+class Constraint(abc.ABC):
     """One kind of accepted value: ``accepts(value)``, a description for messages, and values just
     outside it for generated tests."""
 
-    def accepts(self, value) -> bool:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} must implement accepts(value)")
+    @abc.abstractmethod
+    def accepts(self, value) -> bool:
+        """Whether ``value`` is of this kind."""
 
     def counterexamples(self) -> list:
         return []

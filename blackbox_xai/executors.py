@@ -19,6 +19,7 @@ it without being told twice, and nothing depends on what else this process has s
 """
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import logging
@@ -33,7 +34,7 @@ import numpy as np
 from blackbox_xai.exceptions import WorkerLostError
 
 
-class Executor:
+class Executor(abc.ABC):
     """One task API that serial, thread and Ray executors implement; nothing else in the library
     schedules work (explainers and jobs never import ray).
 
@@ -72,8 +73,9 @@ class Executor:
     def __exit__(self, *exc):
         self.close()
 
-    def map(self, model, masker, chunks):  # pragma: no cover - interface
-        raise NotImplementedError(f"{type(self).__name__} must implement map(model, masker, chunks)")
+    @abc.abstractmethod
+    def map(self, model, masker, chunks):
+        """Yield ``masker.reduce(model(masker.build(rows, plan)))`` for each chunk, in order."""
 
     def run(self, model, fn, tasks):
         """Yield ``fn(model, *task)`` for each task, in order, computed where the model is held.

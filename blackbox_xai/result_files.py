@@ -18,6 +18,7 @@ Job folders, the command line and the service all go through here.
 """
 from __future__ import annotations
 
+import abc
 import json
 import os
 
@@ -27,16 +28,18 @@ FORMAT_VERSION = 1
 _CLASSES = {}  # "blackbox_xai.<Type>" -> the class
 
 
-class ResultFormat:
+class ResultFormat(abc.ABC):
     """Mixin of the result classes: ``save``/``load`` (files) and ``to_json``/``from_json`` from the
     class's ``_state()`` and ``_from_state(meta, arrays)``."""
 
-    def _state(self):  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} must implement _state() -> (meta, arrays)")
+    @abc.abstractmethod
+    def _state(self):
+        """``(meta, arrays)``: JSON-able metadata and named arrays that describe the result."""
 
     @classmethod
-    def _from_state(cls, meta, arrays):  # pragma: no cover - abstract
-        raise NotImplementedError(f"{cls.__name__} must implement _from_state(meta, arrays)")
+    @abc.abstractmethod
+    def _from_state(cls, meta, arrays):
+        """The result described by ``_state()``'s ``(meta, arrays)``."""
 
     def save(self, path) -> str:
         """Write to ``path`` (``.npz`` appended if missing), atomically: a reader sees the old file

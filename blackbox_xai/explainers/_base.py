@@ -3,6 +3,8 @@ and per-row targets, parameters read off the signature (``get_params``, ``set_pa
 a repr of the non-default ones), and the engine built from the explainer's execution settings."""
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 
 from blackbox_xai._params import ParamsMixin
@@ -23,7 +25,7 @@ def _labels_of(data, axis):
     return None
 
 
-class Explainer(ParamsMixin):
+class Explainer(ParamsMixin, abc.ABC):
     """Base class: subclasses implement ``_explain(X, targets, labels, **options) -> list``, one
     result per row of ``X``; ``options`` are the keywords a subclass adds to ``explain`` (SIS's
     ``initial_mask``), each already given per row.
@@ -131,8 +133,9 @@ class Explainer(ParamsMixin):
         return Engine(model, executor=executor or self.executor, batch_size=self.batch_size,
                       memory_budget=self.memory_budget, progress=self.progress)
 
-    def _explain(self, X, targets, labels, **options):  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} must implement _explain(X, targets, labels)")
+    @abc.abstractmethod
+    def _explain(self, X, targets, labels, **options):
+        """One result per row of ``X`` (validated inputs, their targets and labels)."""
 
     @staticmethod
     def _group_info(space):
