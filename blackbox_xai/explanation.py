@@ -331,15 +331,14 @@ class Attribution(ResultFormat):
     # -- interop -------------------------------------------------------------------------------
     def to_shap(self):
         """A ``shap.Explanation`` (needs ``pip install shap``; shap is not a dependency)."""
-        try:
-            import shap
-        except ImportError as exc:
-            raise ImportError("to_shap() needs shap: pip install shap") from exc
-        data = None
-        if not isinstance(self.x, str) and self.values.shape[: np.ndim(self.x)] == np.shape(self.x):
-            data = np.asarray(self.x)
-        return shap.Explanation(values=self.values, base_values=self.base_value, data=data,
-                                feature_names=self.feature_names)
+        return _shap().Explanation(values=self.values, base_values=self.base_value, data=self._shap_data(),
+                                   feature_names=self.feature_names)
+
+    def _shap_data(self):
+        """The input as shap's ``data``: x where it is laid out like the values, else None."""
+        if isinstance(self.x, str) or self.values.shape[: np.ndim(self.x)] != np.shape(self.x):
+            return None
+        return np.asarray(self.x, dtype=float)
 
 
 class Explanations(list):
@@ -396,14 +395,17 @@ class Explanations(list):
         """One ``shap.Explanation`` for the batch (``values`` ``(n, M)`` or ``(n, M, K)``,
         ``base_values``, ``data``, ``feature_names``): ``shap.plots.bar``, ``beeswarm`` and the
         others take it. Needs ``pip install shap``."""
-        try:
-            import shap
-        except ImportError as exc:
-            raise ImportError("to_shap() needs shap: pip install shap") from exc
         results = self._attributions("to_shap")
-        data = None
-        if all(not isinstance(r.x, str) and np.shape(r.x) == r.values.shape[: np.ndim(r.x)] for r in results):
-            data = np.stack([np.asarray(r.x, dtype=float) for r in results])
-        return shap.Explanation(values=self.values, base_values=np.stack([np.asarray(r.base_value, dtype=float)
-                                                                         for r in results]),
-                                data=data, feature_names=self.feature_names)
+        data = [r._shap_data() for r in results]
+        return _shap().Explanation(
+            values=self.values, base_values=np.stack([np.asarray(r.base_value, dtype=float) for r in results]),
+            data=None if any(d is None for d in data) else np.stack(data), feature_names=self.feature_names)
+
+
+def _shap():
+    """The shap module (not a dependency of blackbox-xai)."""
+    try:
+        import shap
+    except ImportError as exc:
+        raise ImportError("to_shap() needs shap: pip install shap") from exc
+    return shap
