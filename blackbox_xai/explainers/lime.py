@@ -348,6 +348,7 @@ class LimeExplainer(Explainer):
             raise ValueError(f"training_data has shape {train.shape} but x has shape {X.shape[1:]}")
         m, n = X.shape[1], run.n
         cat = self._categorical(m)
+        category_names = self._category_names(cat)
         rng = np.random.default_rng(run.seed)
         if self.discretize is None:
             sigma = train.std(axis=0)
@@ -394,20 +395,25 @@ class LimeExplainer(Explainer):
                 surrogate = self._surrogate(run, Z, distances, 0.75 * np.sqrt(m))
             outputs = engine.evaluate(masker, np.full(n, i), plan, labels)
             info = {"discretize": self.discretize, "categorical_features": cat.tolist()}
-            conditions = self._conditions(x, cat, edges if self.discretize is not None else None)
+            conditions = self._conditions(x, cat, edges if self.discretize is not None else None, category_names)
             if conditions is not None:
                 info["conditions"] = conditions
             results.append(self._fit(run, x, surrogate, outputs, targets[i], n, info=info))
         return results
 
-    def _conditions(self, x, cat, edges):
-        """Per feature, what the surrogate's 1 means for x, with ``{}`` for the feature's name:
-        ``"{} = female"`` (a category, named by ``categorical_names``), ``"0.3 <= {} < 0.5"`` (x's
-        bin); None when every feature is plain."""
+    def _category_names(self, cat):
+        """``categorical_names`` as ``{column: names}``, checked against the categorical columns."""
         names = {int(k): v for k, v in (self.categorical_names or {}).items()}
         if set(names) - set(cat.tolist()):
             raise ValueError(f"categorical_names names columns {sorted(set(names) - set(cat.tolist()))} that are "
                              "not in categorical_features")
+        return names
+
+    @staticmethod
+    def _conditions(x, cat, edges, names):
+        """Per feature, what the surrogate's 1 means for x, with ``{}`` for the feature's name:
+        ``"{} = female"`` (a category, named by ``names``, see :meth:`_category_names`),
+        ``"0.3 <= {} < 0.5"`` (x's bin); None when every feature is plain."""
         if not names and edges is None:
             return None
         conditions = []
