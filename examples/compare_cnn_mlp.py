@@ -5,7 +5,7 @@ both models on the test images of one class (threshold 0.7, masked pixels take t
 clusters all SIS jointly and cross-checks them. Tables, figures and report.html go to --out.
 
     python examples/compare_cnn_mlp.py                           # bundled digits, ~1 minute
-    python examples/compare_cnn_mlp.py --dataset fashion-mnist   # real 28x28 images, ~2-3 minutes
+    python examples/compare_cnn_mlp.py --dataset fashion-mnist   # real 28x28 images, ~4-5 minutes
     python examples/compare_cnn_mlp.py --dataset idx --data-dir ~/mnist   # any MNIST-style folder
     python examples/compare_cnn_mlp.py --label 7 --mode exact --n-per-model 10
 
@@ -135,7 +135,7 @@ def run(args) -> dict:
 
 
 def _one_class(args, label, class_name, images, models, explainer, caveats):
-    n = args.n_per_model or DEFAULTS[args.dataset]["n_per_model"]
+    n = _setting(args, "n_per_model")
     images = images[:n] if n else images
     start = time.perf_counter()
     title = f"Class {label} ({class_name})" if class_name != str(label) else f"Digit {label}"

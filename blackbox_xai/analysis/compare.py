@@ -43,10 +43,9 @@ def _explain_with_progress(explainer, X, target, name, every):
     """``explainer.explain_batch(X, target)`` in parts of ``every`` inputs, a line on stderr after
     each: inputs done of total, time so far, time left."""
     results, start = [], time.perf_counter()
-    targets = target if target is None or isinstance(target, (int, str)) else list(target)
+    per_row = None if target is None or isinstance(target, (int, str)) else list(target)
     for a in range(0, len(X), every):
-        part = targets if targets is None or isinstance(targets, (int, str)) else targets[a:a + every]
-        results += explainer.explain_batch(X[a:a + every], part)
+        results += explainer.explain_batch(X[a:a + every], target if per_row is None else per_row[a:a + every])
         elapsed = time.perf_counter() - start
         left = elapsed / len(results) * (len(X) - len(results))
         print(f"  {name} SIS: {len(results)}/{len(X)} inputs, {elapsed:.0f} s, about {left:.0f} s left",

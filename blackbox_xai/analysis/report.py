@@ -128,7 +128,8 @@ def _markdown_table_html(markdown):
 def write_report(out, sections, *, title, intro="", settings=None) -> str:
     """``out/report.html``: ``title``, ``intro``, a list of ``settings`` (name -> value), then per
     section (from :func:`save_comparison`) the SIS counts, the written summary, the cluster table,
-    the cross-check and every figure, referenced by relative path so the folder is self-contained. Returns the path."""
+    the cross-check and every figure, referenced by relative path so the folder is
+    self-contained. Returns the path."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}"
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px}"
