@@ -2,7 +2,17 @@
 run, and assertions."""
 from __future__ import annotations
 
+import gzip
+import html
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+
 import numpy as np
+import pytest
 
 from blackbox_xai import Attribution, KernelShapExplainer, LimeExplainer, Model, OcclusionExplainer, SISExplainer
 from blackbox_xai.features import FeatureSpace
@@ -165,9 +175,6 @@ def assert_close_across_calls(actual, desired):
 # -- IDX files -------------------------------------------------------------------------------------
 def write_idx(path, array, type_code=0x08):
     """Write ``array`` as an IDX file (gzipped when the name ends in .gz)."""
-    import gzip
-    import struct
-
     array = np.asarray(array)
     dtype = {0x08: ">u1", 0x0B: ">i2", 0x0D: ">f4"}[type_code]
     body = struct.pack(">BBBB", 0, 0, type_code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
@@ -198,13 +205,6 @@ def browser_check(page):
     """Open ``page`` (an HTML file) in headless Chromium with a script added that reports what a
     reader would see: ``{"images": [[src, natural width], ...], "text": visible text}``. Skips the
     test where Chromium is not installed."""
-    import json
-    import os
-    import shutil
-    import subprocess
-
-    import pytest
-
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
@@ -224,9 +224,6 @@ def browser_check(page):
                              capture_output=True, text=True, timeout=120).stdout
     finally:
         os.remove(probe)
-    import html as html_module
-    import re
-
     found = re.search(r'<pre id="browser-check">(.*?)</pre>', dom, flags=re.S)
     assert found, f"the page did not finish loading in Chromium: {dom[:500]}"
-    return json.loads(html_module.unescape(found.group(1)))
+    return json.loads(html.unescape(found.group(1)))
